@@ -1,0 +1,394 @@
+//===- LoomOps.td - ops of the loom dialect ----------------*- tablegen -*-===//
+//
+// Every op of the `loom` dialect, with its summary, description, example and
+// verifier hook. The reference docs in docs/dialect.md are generated from here.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOOM_OPS_TD
+#define LOOM_OPS_TD
+
+include "ir/LoomDialect.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/Interfaces/ControlFlowInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/IR/BuiltinAttributes.td"
+
+def Loom_FloatTensor : RankedTensorOf<[F32]>;
+def Loom_IdTensor : RankedTensorOf<[I64, I32]>;
+
+//===----------------------------------------------------------------------===//
+// Parameters and constants
+//===----------------------------------------------------------------------===//
+
+def Loom_ParamOp : Loom_Op<"param", [Pure]> {
+  let summary = "a named, statically shaped model parameter";
+  let description = [{
+    Yields the parameter called `name`. The runtime binds it by that name to a
+    tensor of the weights file (PyTorch `state_dict` names). Two `loom.param`
+    ops with the same name denote the same parameter (tied weights) and must
+    have the same type.
+
+    Example:
+    ```mlir
+    %w = loom.param "rnn.weight_ih_l0" : tensor<64x8xf32>
+    ```
+  }];
+  let arguments = (ins StrAttr:$name);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = "$name attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Loom_ZerosOp : Loom_Op<"zeros", [Pure]> {
+  let summary = "a tensor of zeros with run-time sizes";
+  let description = [{
+    Creates a tensor filled with 0.0. One `index` operand gives each dynamic
+    dimension of the result type, in order. Used for absent initial states,
+    whose batch size is known only at run time.
+
+    Example:
+    ```mlir
+    %h0 = loom.zeros %b : tensor<?x16xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<Index>:$sizes);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = "$sizes attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Linear algebra
+//===----------------------------------------------------------------------===//
+
+def Loom_LinearOp : Loom_Op<"linear", [Pure]> {
+  let summary = "multiply by a transposed weight matrix: y = x · Wᵀ";
+  let description = [{
+    Computes `y[..., o] = Σ_i x[..., i] · W[o, i]` for an input of any rank ≥ 1
+    and a weight `W` of shape `[O, I]`, the layout of PyTorch's `nn.Linear`
+    and of the RNN `weight_ih`/`weight_hh` matrices. In a cell, the DSL's
+    `W @ x` becomes this op on the batched `x`. Bias is a separate `loom.add`.
+
+    Example:
+    ```mlir
+    %y = loom.linear %x, %w : tensor<?x8xf32>, tensor<64x8xf32> -> tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$input, Loom_FloatTensor:$weight);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight attr-dict `:` type($input) `,` type($weight) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise
+//===----------------------------------------------------------------------===//
+
+class Loom_BinaryOp<string mnemonic, string math>
+    : Loom_Op<mnemonic, [Pure]> {
+  let summary = "elementwise " # math # " with trailing-dimension broadcasting";
+  let description = [{
+    Elementwise `}] # math # [{` of two float tensors. The operands are aligned on
+    their trailing dimensions; the lower-rank operand (a bias `[H]`, or a
+    rank-0 scalar) is repeated over the leading dimensions of the other.
+    Aligned dimensions must be equal (no size-1 stretching).
+
+    Example:
+    ```mlir
+    %r = loom.}] # mnemonic # [{ %a, %b : tensor<?x16xf32>, tensor<16xf32> -> tensor<?x16xf32>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$lhs, Loom_FloatTensor:$rhs);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Loom_AddOp : Loom_BinaryOp<"add", "addition">;
+def Loom_SubOp : Loom_BinaryOp<"sub", "subtraction">;
+def Loom_MulOp : Loom_BinaryOp<"mul", "multiplication">;
+def Loom_DivOp : Loom_BinaryOp<"div", "division">;
+
+class Loom_UnaryOp<string mnemonic, string math>
+    : Loom_Op<mnemonic, [Pure, SameOperandsAndResultType]> {
+  let summary = "elementwise " # math;
+  let description = [{
+    Applies `}] # math # [{` to every element.
+
+    Example:
+    ```mlir
+    %r = loom.}] # mnemonic # [{ %a : tensor<?x16xf32>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$input);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+def Loom_SigmoidOp : Loom_UnaryOp<"sigmoid", "the logistic sigmoid 1 / (1 + exp(-x))">;
+def Loom_TanhOp : Loom_UnaryOp<"tanh", "the hyperbolic tangent">;
+def Loom_ReluOp : Loom_UnaryOp<"relu", "max(x, 0)">;
+def Loom_ExpOp : Loom_UnaryOp<"exp", "the exponential">;
+def Loom_NegOp : Loom_UnaryOp<"neg", "negation">;
+
+//===----------------------------------------------------------------------===//
+// Shape manipulation
+//===----------------------------------------------------------------------===//
+
+def Loom_SplitOp : Loom_Op<"split", [Pure]> {
+  let summary = "split the last dimension into equal parts";
+  let description = [{
+    Splits the last dimension of the input into as many equal, contiguous
+    parts as the op has results. This is how the gates of a fused gate matmul
+    are taken apart (`i, f, g, o` of an LSTM).
+
+    Example:
+    ```mlir
+    %i, %f = loom.split %x : tensor<?x32xf32> -> tensor<?x16xf32>, tensor<?x16xf32>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$input);
+  let results = (outs Variadic<Loom_FloatTensor>:$results);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($results)";
+  let hasVerifier = 1;
+}
+
+def Loom_ConcatOp : Loom_Op<"concat", [Pure]> {
+  let summary = "concatenate along the last dimension";
+  let description = [{
+    Concatenates tensors of equal rank along their last dimension; the other
+    dimensions must agree.
+
+    Example:
+    ```mlir
+    %y = loom.concat %a, %b : tensor<?x?x16xf32>, tensor<?x?x16xf32> -> tensor<?x?x32xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<Loom_FloatTensor>:$inputs);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = "$inputs attr-dict `:` type($inputs) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Loom_StackOp : Loom_Op<"stack", [Pure]> {
+  let summary = "stack equally shaped tensors along a new leading dimension";
+  let description = [{
+    Stacks N tensors of the same type into one with a new leading dimension of
+    size N. Final states of all layers and directions are stacked this way into
+    PyTorch's `[layers·directions, B, H]` layout.
+
+    Example:
+    ```mlir
+    %s = loom.stack %h0, %h1 : tensor<?x16xf32>, tensor<?x16xf32> -> tensor<2x?x16xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<Loom_FloatTensor>:$inputs);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = "$inputs attr-dict `:` type($inputs) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Loom_IndexOp : Loom_Op<"index", [Pure]> {
+  let summary = "take one slice along the leading dimension";
+  let description = [{
+    Returns `input[index]`, dropping the leading dimension: one layer's state
+    out of a `[layers·directions, B, H]` state tensor.
+
+    Example:
+    ```mlir
+    %h = loom.index %s[1] : tensor<2x?x16xf32> -> tensor<?x16xf32>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$input, I64Attr:$index);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `[` $index `]` attr-dict `:` type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Loom_TransposeOp : Loom_Op<"transpose", [Pure]> {
+  let summary = "permute dimensions";
+  let description = [{
+    Permutes the dimensions of the input: result dimension `i` is input
+    dimension `permutation[i]`. `batch_first` layers swap the two leading
+    dimensions with it.
+
+    Example:
+    ```mlir
+    %y = loom.transpose %x [1, 0, 2] : tensor<?x?x8xf32> -> tensor<?x?x8xf32>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$input, DenseI64ArrayAttr:$permutation);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input $permutation attr-dict `:` type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Layers
+//===----------------------------------------------------------------------===//
+
+def Loom_EmbeddingOp : Loom_Op<"embedding", [Pure]> {
+  let summary = "look up rows of an embedding table";
+  let description = [{
+    `result[..., e] = weight[ids[...], e]`, as `nn.Embedding`. Ids must lie in
+    `[0, V)`; the runtime checks model inputs before running.
+
+    Example:
+    ```mlir
+    %x = loom.embedding %ids, %w : tensor<?x?xi64>, tensor<100x16xf32> -> tensor<?x?x16xf32>
+    ```
+  }];
+  let arguments = (ins Loom_IdTensor:$ids, Loom_FloatTensor:$weight);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = [{
+    $ids `,` $weight attr-dict `:` type($ids) `,` type($weight) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Loom_LayerNormOp : Loom_Op<"layernorm", [Pure]> {
+  let summary = "layer normalization over the last dimension";
+  let description = [{
+    `(x - mean) / sqrt(var + epsilon) * weight + bias` over the last dimension,
+    with the biased variance, as `nn.LayerNorm(F)`.
+
+    Example:
+    ```mlir
+    %y = loom.layernorm %x, %w, %b {epsilon = 1.0e-05 : f32}
+        : tensor<?x16xf32>, tensor<16xf32>, tensor<16xf32> -> tensor<?x16xf32>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$input, Loom_FloatTensor:$weight,
+                       Loom_FloatTensor:$bias,
+                       DefaultValuedAttr<F32Attr, "1.0e-5">:$epsilon);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight `,` $bias attr-dict `:` type($input) `,` type($weight) `,`
+    type($bias) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Loom_SoftmaxOp : Loom_Op<"softmax", [Pure, SameOperandsAndResultType]> {
+  let summary = "softmax over the last dimension";
+  let description = [{
+    `exp(x - max) / Σ exp(x - max)` over the last dimension.
+
+    Example:
+    ```mlir
+    %p = loom.softmax %x : tensor<?x10xf32>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$input);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+def Loom_LogSoftmaxOp
+    : Loom_Op<"log_softmax", [Pure, SameOperandsAndResultType]> {
+  let summary = "log-softmax over the last dimension";
+  let description = [{
+    `x - max - log Σ exp(x - max)` over the last dimension.
+
+    Example:
+    ```mlir
+    %p = loom.log_softmax %x : tensor<?x10xf32>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$input);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+def Loom_DropoutOp : Loom_Op<"dropout", [Pure, SameOperandsAndResultType]> {
+  let summary = "dropout (the identity at inference)";
+  let description = [{
+    Zeroes each element with probability `p` and scales the rest by
+    `1 / (1 - p)` in training; the identity at inference. Kept in the IR so
+    that training can give it meaning.
+
+    Example:
+    ```mlir
+    %y = loom.dropout %x {p = 2.000000e-01 : f32} : tensor<?x?x16xf32>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$input, F32Attr:$p);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// The time loop
+//===----------------------------------------------------------------------===//
+
+def Loom_ScanOp : Loom_Op<"scan", [RecursiveMemoryEffects,
+                                    AttrSizedOperandSegments]> {
+  let summary = "run a recurrent step over the time dimension";
+  let description = [{
+    Runs its body once per time step `t` of the `[T, B, ...]` sequences
+    `inputs`, forwards (`t = 0 … T-1`) or, with `reverse`, backwards. The body
+    receives the step slices `inputs[t]` (`[B, ...]`) and then the current
+    states (initially `inits`), and yields the step's outputs followed by the
+    new states. The op returns each output stacked over time (`[T, B, ...]`)
+    followed by the final states.
+
+    With `lengths` (`[B]` integers in `1..T`), batch entry `b` takes part only
+    in steps `t < lengths[b]`: at other steps its states are carried unchanged
+    and its outputs are 0. Final states are therefore taken at each sequence's
+    own last step, and a reverse scan starts at each sequence's last step, as
+    PyTorch does for packed sequences.
+
+    Example (a tanh RNN):
+    ```mlir
+    %ys, %hT = loom.scan ins(%xs : tensor<?x?x8xf32>) init(%h0 : tensor<?x16xf32>) {
+    ^bb0(%x: tensor<?x8xf32>, %h: tensor<?x16xf32>):
+      %a = loom.linear %x, %wi : tensor<?x8xf32>, tensor<16x8xf32> -> tensor<?x16xf32>
+      %b = loom.linear %h, %wh : tensor<?x16xf32>, tensor<16x16xf32> -> tensor<?x16xf32>
+      %s = loom.add %a, %b : tensor<?x16xf32>, tensor<?x16xf32> -> tensor<?x16xf32>
+      %h1 = loom.tanh %s : tensor<?x16xf32>
+      loom.yield %h1, %h1 : tensor<?x16xf32>, tensor<?x16xf32>
+    } : tensor<?x?x16xf32>, tensor<?x16xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<Loom_FloatTensor>:$inputs,
+                       Variadic<Loom_FloatTensor>:$inits,
+                       Optional<Loom_IdTensor>:$lengths,
+                       UnitAttr:$reverse);
+  let results = (outs Variadic<Loom_FloatTensor>:$results);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = [{
+    (`reverse` $reverse^)? `ins` `(` $inputs `:` type($inputs) `)`
+    `init` `(` $inits `:` type($inits) `)`
+    (`lengths` `(` $lengths^ `:` type($lengths) `)`)?
+    $body attr-dict `:` type($results)
+  }];
+  let hasRegionVerifier = 1;
+  let extraClassDeclaration = [{
+    /// Number of per-step outputs (results stacked over time).
+    unsigned getNumOutputs() { return getNumResults() - getInits().size(); }
+    mlir::Block &getBodyBlock() { return getBody().front(); }
+  }];
+}
+
+def Loom_YieldOp : Loom_Op<"yield", [Pure, Terminator, ReturnLike,
+                                      HasParent<"ScanOp">]> {
+  let summary = "end a scan step: its outputs, then its new states";
+  let description = [{
+    Terminates the body of `loom.scan`, yielding the step outputs followed by
+    the new states.
+  }];
+  let arguments = (ins Variadic<AnyType>:$values);
+  let assemblyFormat = "($values^ `:` type($values))? attr-dict";
+}
+
+#endif // LOOM_OPS_TD

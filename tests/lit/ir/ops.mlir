@@ -1,0 +1,88 @@
+// RUN: loom-opt %s | loom-opt | FileCheck %s
+// Round trip: every op prints in a form that parses back to the same IR.
+
+// CHECK-LABEL: func.func @cells
+func.func @cells(%x: tensor<?x8xf32>, %h: tensor<?x16xf32>) -> tensor<?x16xf32> {
+  // CHECK: loom.param "rnn.weight_ih_l0" : tensor<64x8xf32>
+  %wi = loom.param "rnn.weight_ih_l0" : tensor<64x8xf32>
+  %wh = loom.param "rnn.weight_hh_l0" : tensor<64x16xf32>
+  %b = loom.param "rnn.bias_ih_l0" : tensor<64xf32>
+  // CHECK: loom.linear %{{.*}}, %{{.*}} : tensor<?x8xf32>, tensor<64x8xf32> -> tensor<?x64xf32>
+  %a = loom.linear %x, %wi : tensor<?x8xf32>, tensor<64x8xf32> -> tensor<?x64xf32>
+  %c = loom.linear %h, %wh : tensor<?x16xf32>, tensor<64x16xf32> -> tensor<?x64xf32>
+  // CHECK: loom.add {{.*}} : tensor<?x64xf32>, tensor<64xf32> -> tensor<?x64xf32>
+  %ab = loom.add %a, %b : tensor<?x64xf32>, tensor<64xf32> -> tensor<?x64xf32>
+  %g = loom.add %ab, %c : tensor<?x64xf32>, tensor<?x64xf32> -> tensor<?x64xf32>
+  // CHECK: loom.split {{.*}} -> tensor<?x16xf32>, tensor<?x16xf32>, tensor<?x16xf32>, tensor<?x16xf32>
+  %i, %f, %gg, %o = loom.split %g : tensor<?x64xf32> -> tensor<?x16xf32>, tensor<?x16xf32>, tensor<?x16xf32>, tensor<?x16xf32>
+  // CHECK: loom.sigmoid
+  %si = loom.sigmoid %i : tensor<?x16xf32>
+  // CHECK: loom.tanh
+  %tg = loom.tanh %gg : tensor<?x16xf32>
+  // CHECK: loom.relu
+  %r = loom.relu %f : tensor<?x16xf32>
+  // CHECK: loom.exp
+  %e = loom.exp %o : tensor<?x16xf32>
+  // CHECK: loom.neg
+  %n = loom.neg %e : tensor<?x16xf32>
+  %one = arith.constant dense<1.0> : tensor<f32>
+  // CHECK: loom.sub {{.*}} : tensor<f32>, tensor<?x16xf32> -> tensor<?x16xf32>
+  %s = loom.sub %one, %si : tensor<f32>, tensor<?x16xf32> -> tensor<?x16xf32>
+  // CHECK: loom.mul
+  %m = loom.mul %s, %tg : tensor<?x16xf32>, tensor<?x16xf32> -> tensor<?x16xf32>
+  // CHECK: loom.div
+  %d = loom.div %m, %r : tensor<?x16xf32>, tensor<?x16xf32> -> tensor<?x16xf32>
+  %sum = loom.add %d, %n : tensor<?x16xf32>, tensor<?x16xf32> -> tensor<?x16xf32>
+  return %sum : tensor<?x16xf32>
+}
+
+// CHECK-LABEL: func.func @layers
+func.func @layers(%ids: tensor<?x?xi64>, %len: tensor<?xi64>, %h0: tensor<2x?x16xf32>) -> (tensor<?x?x10xf32>, tensor<2x?x16xf32>) {
+  %emb = loom.param "encoder.weight" : tensor<100x8xf32>
+  // CHECK: loom.embedding {{.*}} -> tensor<?x?x8xf32>
+  %x = loom.embedding %ids, %emb : tensor<?x?xi64>, tensor<100x8xf32> -> tensor<?x?x8xf32>
+  // CHECK: loom.dropout {{.*}} {p = 2.000000e-01 : f32} : tensor<?x?x8xf32>
+  %xd = loom.dropout %x {p = 0.2 : f32} : tensor<?x?x8xf32>
+  // CHECK: loom.transpose {{.*}} [1, 0, 2] : tensor<?x?x8xf32> -> tensor<?x?x8xf32>
+  %xt = loom.transpose %xd [1, 0, 2] : tensor<?x?x8xf32> -> tensor<?x?x8xf32>
+  // CHECK: loom.index {{.*}}[0] : tensor<2x?x16xf32> -> tensor<?x16xf32>
+  %hf = loom.index %h0[0] : tensor<2x?x16xf32> -> tensor<?x16xf32>
+  %hb = loom.index %h0[1] : tensor<2x?x16xf32> -> tensor<?x16xf32>
+  %wi = loom.param "rnn.weight_ih_l0" : tensor<16x8xf32>
+  %wh = loom.param "rnn.weight_hh_l0" : tensor<16x16xf32>
+  // CHECK: loom.scan ins({{.*}} : tensor<?x?x8xf32>) init({{.*}} : tensor<?x16xf32>) lengths({{.*}} : tensor<?xi64>)
+  // CHECK: loom.yield
+  %ys, %hT = loom.scan ins(%xt : tensor<?x?x8xf32>) init(%hf : tensor<?x16xf32>) lengths(%len : tensor<?xi64>) {
+  ^bb0(%xs: tensor<?x8xf32>, %h: tensor<?x16xf32>):
+    %a = loom.linear %xs, %wi : tensor<?x8xf32>, tensor<16x8xf32> -> tensor<?x16xf32>
+    %b = loom.linear %h, %wh : tensor<?x16xf32>, tensor<16x16xf32> -> tensor<?x16xf32>
+    %s = loom.add %a, %b : tensor<?x16xf32>, tensor<?x16xf32> -> tensor<?x16xf32>
+    %h1 = loom.tanh %s : tensor<?x16xf32>
+    loom.yield %h1, %h1 : tensor<?x16xf32>, tensor<?x16xf32>
+  } : tensor<?x?x16xf32>, tensor<?x16xf32>
+  // CHECK: loom.scan reverse ins
+  %ys2, %hT2 = loom.scan reverse ins(%xt : tensor<?x?x8xf32>) init(%hb : tensor<?x16xf32>) {
+  ^bb0(%xs: tensor<?x8xf32>, %h: tensor<?x16xf32>):
+    %a = loom.linear %xs, %wi : tensor<?x8xf32>, tensor<16x8xf32> -> tensor<?x16xf32>
+    loom.yield %a, %a : tensor<?x16xf32>, tensor<?x16xf32>
+  } : tensor<?x?x16xf32>, tensor<?x16xf32>
+  // CHECK: loom.stack {{.*}} -> tensor<2x?x16xf32>
+  %hn = loom.stack %hT, %hT2 : tensor<?x16xf32>, tensor<?x16xf32> -> tensor<2x?x16xf32>
+  // CHECK: loom.concat {{.*}} -> tensor<?x?x32xf32>
+  %y = loom.concat %ys, %ys2 : tensor<?x?x16xf32>, tensor<?x?x16xf32> -> tensor<?x?x32xf32>
+  %lw = loom.param "norm.weight" : tensor<32xf32>
+  %lb = loom.param "norm.bias" : tensor<32xf32>
+  // CHECK: loom.layernorm
+  %yn = loom.layernorm %y, %lw, %lb {epsilon = 1.0e-05 : f32} : tensor<?x?x32xf32>, tensor<32xf32>, tensor<32xf32> -> tensor<?x?x32xf32>
+  %dw = loom.param "decoder.weight" : tensor<10x32xf32>
+  %logits = loom.linear %yn, %dw : tensor<?x?x32xf32>, tensor<10x32xf32> -> tensor<?x?x10xf32>
+  // CHECK: loom.softmax
+  %p = loom.softmax %logits : tensor<?x?x10xf32>
+  // CHECK: loom.log_softmax
+  %lp = loom.log_softmax %p : tensor<?x?x10xf32>
+  %c1 = arith.constant 1 : index
+  %bsz = tensor.dim %ids, %c1 : tensor<?x?xi64>
+  // CHECK: loom.zeros {{.*}} : tensor<?x16xf32>
+  %z = loom.zeros %bsz : tensor<?x16xf32>
+  return %lp, %hn : tensor<?x?x10xf32>, tensor<2x?x16xf32>
+}
