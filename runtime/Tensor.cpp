@@ -187,8 +187,7 @@ static Error sizeMismatch(const Tensor &t) {
 }
 
 ErrorOr<std::vector<float>> loom::toF32Values(const Tensor &t) {
-  if (t.dtype != DType::F32 && t.dtype != DType::F16 &&
-      t.dtype != DType::BF16)
+  if (t.dtype != DType::F32 && t.dtype != DType::F16 && t.dtype != DType::BF16)
     return Error{std::string("expected a float tensor (f32, f16 or bf16), "
                              "found ") +
                  dtypeName(t.dtype)};
