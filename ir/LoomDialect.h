@@ -8,4 +8,15 @@
 
 #include "ir/LoomDialect.h.inc"
 
+namespace loom {
+/// Attribute names on a model function: the DSL names of inputs and outputs
+/// and the declared dimensions of each input (constants or size names).
+constexpr const char *kNameAttr = "loom.name";
+constexpr const char *kDimsAttr = "loom.dims";
+/// On the model function: marks it as a loom model entry point.
+constexpr const char *kModelAttr = "loom.model";
+/// On `loom.param`: how `loom init` initializes it (PyTorch's defaults).
+constexpr const char *kInitAttr = "loom.init";
+} // namespace loom
+
 #endif

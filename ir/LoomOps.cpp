@@ -91,10 +91,9 @@ static LogicalResult broadcastShape(Operation *op, RankedTensorType a,
 #define LOOM_BINARY_VERIFIER(OP)                                               \
   LogicalResult OP::verify() {                                                 \
     SmallVector<int64_t> shape;                                                \
-    if (failed(broadcastShape(*this,                                           \
-                              cast<RankedTensorType>(getLhs().getType()),      \
-                              cast<RankedTensorType>(getRhs().getType()),      \
-                              shape)))                                         \
+    if (failed(broadcastShape(                                                 \
+            *this, cast<RankedTensorType>(getLhs().getType()),                 \
+            cast<RankedTensorType>(getRhs().getType()), shape)))               \
       return failure();                                                        \
     return checkResultShape(*this, cast<RankedTensorType>(getType()), shape);  \
   }
@@ -258,9 +257,9 @@ LogicalResult ScanOp::verifyRegions() {
     auto step = RankedTensorType::get(seq.getShape().drop_front(),
                                       seq.getElementType());
     if (body.getArgument(i).getType() != step)
-      return emitOpError() << "body argument " << i << " must be the step slice "
-                           << step << " of input " << seq << ", got "
-                           << body.getArgument(i).getType();
+      return emitOpError() << "body argument " << i
+                           << " must be the step slice " << step << " of input "
+                           << seq << ", got " << body.getArgument(i).getType();
   }
   for (auto [i, v] : llvm::enumerate(getInits()))
     if (body.getArgument(numInputs + i).getType() != v.getType())
@@ -273,14 +272,15 @@ LogicalResult ScanOp::verifyRegions() {
     return emitOpError("body must end with loom.yield");
   if (yield.getValues().size() != getNumResults())
     return yield.emitOpError()
-           << "yields " << yield.getValues().size() << " values but the scan has "
-           << getNumResults() << " results (" << getNumOutputs()
-           << " outputs, then " << numStates << " states)";
+           << "yields " << yield.getValues().size()
+           << " values but the scan has " << getNumResults() << " results ("
+           << getNumOutputs() << " outputs, then " << numStates << " states)";
   unsigned numOutputs = getNumOutputs();
   for (unsigned i = 0; i < numOutputs; ++i) {
     auto out = dyn_cast<RankedTensorType>(yield.getValues()[i].getType());
     if (!out)
-      return yield.emitOpError() << "output " << i << " must be a ranked tensor";
+      return yield.emitOpError()
+             << "output " << i << " must be a ranked tensor";
     SmallVector<int64_t> expected{t};
     expected.append(out.getShape().begin(), out.getShape().end());
     auto res = cast<RankedTensorType>(getResult(i).getType());
@@ -295,10 +295,9 @@ LogicalResult ScanOp::verifyRegions() {
   for (unsigned i = 0; i < numStates; ++i) {
     Type init = getInits()[i].getType();
     if (yield.getValues()[numOutputs + i].getType() != init)
-      return yield.emitOpError()
-             << "new state " << i << " has type "
-             << yield.getValues()[numOutputs + i].getType()
-             << " but the state has type " << init;
+      return yield.emitOpError() << "new state " << i << " has type "
+                                 << yield.getValues()[numOutputs + i].getType()
+                                 << " but the state has type " << init;
     if (getResult(numOutputs + i).getType() != init)
       return emitOpError() << "final state result " << numOutputs + i
                            << " must have the state type " << init;

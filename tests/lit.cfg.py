@@ -6,7 +6,7 @@ import lit.formats
 config.name = "loom"
 config.test_format = lit.formats.ShTest(execute_external=False)
 config.suffixes = [".mlir", ".loom", ".test"]
-config.excludes = ["Inputs", "lit.cfg.py", "lit.site.cfg.py", "golden", "unit"]
+config.excludes = ["Inputs", "lit.cfg.py", "lit.site.cfg.py", "golden", "unit", "tools"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.loom_obj_root, "tests")
 

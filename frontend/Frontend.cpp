@@ -1,0 +1,41 @@
+//===- Frontend.cpp - from .loom source to the loom dialect -----------===//
+#include "frontend/Frontend.h"
+#include "frontend/MLIRGen.h"
+#include "frontend/Parser.h"
+
+using namespace loom;
+
+namespace {
+#include "frontend/Prelude.inc"
+} // namespace
+
+llvm::StringRef loom::preludeSource() { return kPreludeSource; }
+
+std::vector<const ast::Cell *> ParsedSource::cells() const {
+  std::vector<const ast::Cell *> all;
+  for (const ast::Cell &c : prelude.cells)
+    all.push_back(&c);
+  for (const ast::Cell &c : user.cells)
+    all.push_back(&c);
+  return all;
+}
+
+std::unique_ptr<ParsedSource>
+loom::parseSource(std::unique_ptr<llvm::MemoryBuffer> buffer) {
+  auto src = std::make_unique<ParsedSource>();
+  unsigned prelude = src->sourceMgr.AddNewSourceBuffer(
+      llvm::MemoryBuffer::getMemBuffer(preludeSource(), "<prelude>"),
+      llvm::SMLoc());
+  if (!parseLoom(src->sourceMgr, prelude, src->prelude))
+    return nullptr;
+  unsigned user =
+      src->sourceMgr.AddNewSourceBuffer(std::move(buffer), llvm::SMLoc());
+  if (!parseLoom(src->sourceMgr, user, src->user))
+    return nullptr;
+  return src;
+}
+
+mlir::OwningOpRef<mlir::ModuleOp> loom::generate(mlir::MLIRContext &context,
+                                                 ParsedSource &source) {
+  return mlirGen(context, source.sourceMgr, source.user, source.cells());
+}

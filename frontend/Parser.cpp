@@ -1,0 +1,671 @@
+//===- Parser.cpp - recursive-descent parser of the loom DSL ----------===//
+//
+// Grammar (see docs/language.md):
+//   file   := (cell | model)*
+//   cell   := 'cell' NAME options? '(' arg (',' arg)* ')' ('->' '(' names ')')?
+//             '{' (param-decl | assign)* '}'
+//   model  := 'model' NAME '(' (NAME '=' INT),* ')' '{' model-stmt* '}'
+//   expr   := sum; sum := prod (('+'|'-') prod)*; prod := unary (('*'|'/'|'@')
+//   unary)*
+//
+//===----------------------------------------------------------------------===//
+
+#include "frontend/Parser.h"
+#include "frontend/Lexer.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/Twine.h"
+
+#include <cstdlib>
+
+using namespace loom;
+using namespace loom::ast;
+using llvm::SMLoc;
+using llvm::StringRef;
+
+namespace {
+
+class Parser {
+public:
+  Parser(llvm::SourceMgr &sm, unsigned bufferId)
+      : sm(sm), lexer(sm.getMemoryBuffer(bufferId)->getBuffer()) {
+    advance();
+  }
+
+  bool parseFile(Module &module) {
+    for (;;) {
+      skipNewlines();
+      if (tok.kind == Token::Eof)
+        return true;
+      if (tok.is("cell")) {
+        Cell cell;
+        if (!parseCell(cell))
+          return false;
+        module.cells.push_back(std::move(cell));
+      } else if (tok.is("model")) {
+        Model model;
+        if (!parseModel(model))
+          return false;
+        module.models.push_back(std::move(model));
+      } else {
+        return error(tok.loc(), "expected 'model' or 'cell' at top level");
+      }
+    }
+  }
+
+private:
+  llvm::SourceMgr &sm;
+  Lexer lexer;
+  Token tok;
+  Token peekTok;
+  bool hasPeek = false;
+  int depth = 0;
+  bool failed = false;
+
+  void advance() {
+    if (hasPeek) {
+      tok = peekTok;
+      hasPeek = false;
+    } else {
+      tok = lexer.next();
+    }
+  }
+  const Token &peek() {
+    if (!hasPeek) {
+      peekTok = lexer.next();
+      hasPeek = true;
+    }
+    return peekTok;
+  }
+
+  bool error(SMLoc loc, const llvm::Twine &msg) {
+    if (!failed)
+      sm.PrintMessage(loc, llvm::SourceMgr::DK_Error, msg);
+    failed = true;
+    return false;
+  }
+  /// Describes the current token for "expected X, found Y" messages.
+  std::string found() {
+    switch (tok.kind) {
+    case Token::Eof:
+      return "end of file";
+    case Token::Newline:
+      return "end of line";
+    case Token::Error:
+      return lexer.errorMessage().str();
+    default:
+      return ("'" + tok.text + "'").str();
+    }
+  }
+  bool expect(StringRef punct, StringRef what = "") {
+    if (tok.kind == Token::Punct && tok.text == punct) {
+      advance();
+      return true;
+    }
+    return error(tok.loc(), "expected '" + punct + "'" +
+                                (what.empty() ? "" : " " + what) + ", found " +
+                                found());
+  }
+  bool expectIdent(std::string &out, SMLoc &loc, StringRef what) {
+    if (tok.kind != Token::Ident)
+      return error(tok.loc(), "expected " + what + ", found " + found());
+    out = tok.text.str();
+    loc = tok.loc();
+    advance();
+    return true;
+  }
+  bool isPunct(StringRef p) const {
+    return tok.kind == Token::Punct && tok.text == p;
+  }
+  void skipNewlines() {
+    while (tok.kind == Token::Newline || isPunct(";"))
+      advance();
+  }
+  bool endStatement() {
+    if (tok.kind == Token::Newline || isPunct(";")) {
+      advance();
+      return true;
+    }
+    if (isPunct("}"))
+      return true;
+    return error(tok.loc(), "expected end of statement, found " + found());
+  }
+  bool parseInteger(int64_t &value) {
+    if (tok.kind != Token::Integer)
+      return error(tok.loc(), "expected an integer, found " + found());
+    if (tok.text.getAsInteger(10, value))
+      return error(tok.loc(), "integer '" + tok.text + "' is too large");
+    advance();
+    return true;
+  }
+
+  // Dimensions: 7, H, 4H, 4 * H, 2 * H + 1.
+  bool parseDimAtom(DimExpr &d) {
+    d.loc = tok.loc();
+    if (tok.kind == Token::Integer) {
+      d.kind = DimExpr::Const;
+      const char *numEnd = tok.text.end();
+      if (!parseInteger(d.value))
+        return false;
+      // `4H` is 4 * H.
+      if (tok.kind == Token::Ident && tok.text.begin() == numEnd) {
+        DimExpr sym;
+        sym.loc = tok.loc();
+        sym.kind = DimExpr::Symbol;
+        sym.symbol = tok.text.str();
+        advance();
+        DimExpr num = d;
+        d = DimExpr();
+        d.loc = num.loc;
+        d.kind = DimExpr::Mul;
+        d.operands = {num, sym};
+      }
+      return true;
+    }
+    if (tok.kind == Token::Ident) {
+      d.kind = DimExpr::Symbol;
+      d.symbol = tok.text.str();
+      advance();
+      return true;
+    }
+    if (isPunct("(")) {
+      advance();
+      if (!parseDim(d))
+        return false;
+      return expect(")");
+    }
+    return error(tok.loc(), "expected a dimension (an integer or a size name), "
+                            "found " +
+                                found());
+  }
+  bool parseDimProduct(DimExpr &d) {
+    if (!parseDimAtom(d))
+      return false;
+    while (isPunct("*")) {
+      advance();
+      DimExpr rhs;
+      if (!parseDimAtom(rhs))
+        return false;
+      DimExpr lhs = std::move(d);
+      d = DimExpr();
+      d.loc = lhs.loc;
+      d.kind = DimExpr::Mul;
+      d.operands = {std::move(lhs), std::move(rhs)};
+    }
+    return true;
+  }
+  bool parseDim(DimExpr &d) {
+    if (++depth > kMaxExprDepth)
+      return error(tok.loc(), "expression nested too deeply");
+    if (!parseDimProduct(d))
+      return false;
+    while (isPunct("+")) {
+      advance();
+      DimExpr rhs;
+      if (!parseDimProduct(rhs))
+        return false;
+      DimExpr lhs = std::move(d);
+      d = DimExpr();
+      d.loc = lhs.loc;
+      d.kind = DimExpr::Add;
+      d.operands = {std::move(lhs), std::move(rhs)};
+    }
+    --depth;
+    return true;
+  }
+  bool parseShape(Shape &shape) {
+    shape.loc = tok.loc();
+    if (!expect("[", "to start a shape"))
+      return false;
+    if (isPunct("]"))
+      return error(tok.loc(), "a shape needs at least one dimension");
+    for (;;) {
+      DimExpr d;
+      if (!parseDim(d))
+        return false;
+      shape.dims.push_back(std::move(d));
+      if (isPunct(",")) {
+        advance();
+        continue;
+      }
+      return expect("]", "to end the shape");
+    }
+  }
+
+  // Patterns: a, (b, c), _
+  bool parsePatternElement(Pattern &p) {
+    p.loc = tok.loc();
+    if (tok.kind == Token::Ident) {
+      p.name = tok.text.str();
+      advance();
+      return true;
+    }
+    if (isPunct("(")) {
+      advance();
+      if (!parsePatternList(p))
+        return false;
+      return expect(")");
+    }
+    return error(tok.loc(), "expected a name to assign to, found " + found());
+  }
+  bool parsePatternList(Pattern &p) {
+    Pattern first;
+    if (!parsePatternElement(first))
+      return false;
+    if (!isPunct(",")) {
+      p = std::move(first);
+      return true;
+    }
+    p.name.clear();
+    p.loc = first.loc;
+    p.elements.push_back(std::move(first));
+    while (isPunct(",")) {
+      advance();
+      Pattern next;
+      if (!parsePatternElement(next))
+        return false;
+      p.elements.push_back(std::move(next));
+    }
+    return true;
+  }
+
+  // Expressions.
+  ExprPtr parseExpr() {
+    if (++depth > kMaxExprDepth) {
+      error(tok.loc(), "expression nested too deeply (limit " +
+                           llvm::Twine(kMaxExprDepth) + ")");
+      return nullptr;
+    }
+    ExprPtr lhs = parseProduct();
+    while (lhs && (isPunct("+") || isPunct("-"))) {
+      auto bin = std::make_unique<Expr>(Expr::Binary, tok.loc());
+      bin->op = tok.text[0];
+      advance();
+      ExprPtr rhs = parseProduct();
+      if (!rhs)
+        return nullptr;
+      bin->operands.push_back(std::move(lhs));
+      bin->operands.push_back(std::move(rhs));
+      lhs = std::move(bin);
+    }
+    --depth;
+    return lhs;
+  }
+  ExprPtr parseProduct() {
+    ExprPtr lhs = parseUnary();
+    while (lhs && (isPunct("*") || isPunct("/") || isPunct("@"))) {
+      auto bin = std::make_unique<Expr>(Expr::Binary, tok.loc());
+      bin->op = tok.text[0];
+      advance();
+      ExprPtr rhs = parseUnary();
+      if (!rhs)
+        return nullptr;
+      bin->operands.push_back(std::move(lhs));
+      bin->operands.push_back(std::move(rhs));
+      lhs = std::move(bin);
+    }
+    return lhs;
+  }
+  ExprPtr parseUnary() {
+    if (isPunct("-")) {
+      if (++depth > kMaxExprDepth) {
+        error(tok.loc(), "expression nested too deeply (limit " +
+                             llvm::Twine(kMaxExprDepth) + ")");
+        return nullptr;
+      }
+      auto un = std::make_unique<Expr>(Expr::Unary, tok.loc());
+      un->op = '-';
+      advance();
+      ExprPtr operand = parseUnary();
+      if (!operand)
+        return nullptr;
+      un->operands.push_back(std::move(operand));
+      --depth;
+      return un;
+    }
+    return parsePostfix();
+  }
+  ExprPtr parsePostfix() {
+    ExprPtr e = parsePrimary();
+    while (e && isPunct("[")) {
+      auto idx = std::make_unique<Expr>(Expr::Index, tok.loc());
+      advance();
+      if (!parseInteger(idx->index) || !expect("]"))
+        return nullptr;
+      idx->operands.push_back(std::move(e));
+      e = std::move(idx);
+    }
+    return e;
+  }
+  ExprPtr parseCallArgs(ExprPtr call) {
+    advance(); // (
+    if (isPunct(")")) {
+      advance();
+      return call;
+    }
+    for (;;) {
+      if (tok.kind == Token::Ident && peek().kind == Token::Punct &&
+          peek().text == "=") {
+        KeywordArg kw;
+        kw.name = tok.text.str();
+        kw.loc = tok.loc();
+        advance();
+        advance();
+        kw.value = parseExpr();
+        if (!kw.value)
+          return nullptr;
+        for (const KeywordArg &other : call->keywords)
+          if (other.name == kw.name) {
+            error(kw.loc, "option '" + kw.name + "' given twice");
+            return nullptr;
+          }
+        call->keywords.push_back(std::move(kw));
+      } else {
+        if (!call->keywords.empty()) {
+          error(tok.loc(), "positional argument after keyword arguments");
+          return nullptr;
+        }
+        ExprPtr arg = parseExpr();
+        if (!arg)
+          return nullptr;
+        call->operands.push_back(std::move(arg));
+      }
+      if (isPunct(",")) {
+        advance();
+        continue;
+      }
+      if (!expect(")", "to close the argument list"))
+        return nullptr;
+      return call;
+    }
+  }
+  ExprPtr parsePrimary() {
+    SMLoc loc = tok.loc();
+    switch (tok.kind) {
+    case Token::Integer:
+    case Token::Float: {
+      auto e = std::make_unique<Expr>(Expr::Number, loc);
+      e->isInteger = tok.kind == Token::Integer;
+      std::string text = tok.text.str();
+      char *endp = nullptr;
+      e->number = std::strtod(text.c_str(), &endp);
+      advance();
+      return e;
+    }
+    case Token::String: {
+      auto e = std::make_unique<Expr>(Expr::String, loc);
+      e->name = tok.text.drop_front().drop_back().str();
+      advance();
+      return e;
+    }
+    case Token::Ident: {
+      std::string name = tok.text.str();
+      advance();
+      if (isPunct("(")) {
+        auto call = std::make_unique<Expr>(Expr::Call, loc);
+        call->name = name;
+        return parseCallArgs(std::move(call));
+      }
+      if (isPunct(".")) {
+        advance();
+        auto ref = std::make_unique<Expr>(Expr::ParamRef, loc);
+        ref->name = name;
+        SMLoc memberLoc;
+        if (!expectIdent(ref->member, memberLoc, "a parameter name after '.'"))
+          return nullptr;
+        return ref;
+      }
+      auto e = std::make_unique<Expr>(Expr::Name, loc);
+      e->name = name;
+      return e;
+    }
+    case Token::Punct:
+      if (tok.text == "(") {
+        advance();
+        ExprPtr first = parseExpr();
+        if (!first)
+          return nullptr;
+        if (isPunct(",")) {
+          auto tuple = std::make_unique<Expr>(Expr::Tuple, loc);
+          tuple->operands.push_back(std::move(first));
+          while (isPunct(",")) {
+            advance();
+            ExprPtr next = parseExpr();
+            if (!next)
+              return nullptr;
+            tuple->operands.push_back(std::move(next));
+          }
+          first = std::move(tuple);
+        }
+        if (!expect(")"))
+          return nullptr;
+        return first;
+      }
+      break;
+    default:
+      break;
+    }
+    error(loc, "expected an expression, found " + found());
+    return nullptr;
+  }
+
+  bool parseAssign(Assign &a, bool allowLabel) {
+    a.loc = tok.loc();
+    if (!parsePatternList(a.target))
+      return false;
+    if (!expect("=", "after the assigned names"))
+      return false;
+    std::string label;
+    SMLoc labelLoc;
+    if (allowLabel && tok.kind == Token::Ident && peek().kind == Token::Punct &&
+        peek().text == ":") {
+      label = tok.text.str();
+      labelLoc = tok.loc();
+      advance();
+      advance();
+    }
+    a.value = parseExpr();
+    if (!a.value)
+      return false;
+    if (!label.empty()) {
+      if (a.value->kind != Expr::Call)
+        return error(labelLoc, "a layer name ('" + label +
+                                   ":') must be followed by a layer call");
+      a.value->label = label;
+      a.value->labelLoc = labelLoc;
+    }
+    return endStatement();
+  }
+
+  bool parseCell(Cell &cell) {
+    cell.loc = tok.loc();
+    advance(); // cell
+    if (!expectIdent(cell.name, cell.loc, "a cell name"))
+      return false;
+    if (isPunct("[")) {
+      cell.hasOptionList = true;
+      advance();
+      for (;;) {
+        CellOption opt;
+        if (!expectIdent(opt.name, opt.loc, "an option name") ||
+            !expect(":", "between the option name and its symbol"))
+          return false;
+        SMLoc symLoc;
+        if (!expectIdent(opt.symbol, symLoc, "a symbol for the option"))
+          return false;
+        if (isPunct("=")) {
+          advance();
+          opt.isFunction = true;
+          SMLoc defLoc;
+          if (!expectIdent(opt.defaultFunction, defLoc,
+                           "a function name as the default"))
+            return false;
+        }
+        cell.options.push_back(std::move(opt));
+        if (isPunct(",")) {
+          advance();
+          continue;
+        }
+        if (!expect("]", "to end the option list"))
+          return false;
+        break;
+      }
+    }
+    if (!expect("(", "to start the cell's arguments"))
+      return false;
+    std::vector<CellArg> args;
+    for (;;) {
+      CellArg arg;
+      if (!expectIdent(arg.name, arg.loc, "an argument name"))
+        return false;
+      if (!parseShape(arg.shape))
+        return false;
+      if (arg.shape.dims.size() != 1)
+        return error(arg.shape.loc, "a cell argument is a vector: give one "
+                                    "feature size, like x[I]");
+      args.push_back(std::move(arg));
+      if (isPunct(",")) {
+        advance();
+        continue;
+      }
+      if (!expect(")", "to end the cell's arguments"))
+        return false;
+      break;
+    }
+    if (args.size() < 2)
+      return error(cell.loc, "cell '" + cell.name +
+                                 "' needs an input and at least one state, "
+                                 "like (x[I], h[H])");
+    cell.input = std::move(args.front());
+    cell.states.assign(std::make_move_iterator(args.begin() + 1),
+                       std::make_move_iterator(args.end()));
+    if (isPunct("->")) {
+      advance();
+      bool paren = isPunct("(");
+      if (paren)
+        advance();
+      for (;;) {
+        std::string name;
+        SMLoc loc;
+        if (!expectIdent(name, loc, "a state name"))
+          return false;
+        cell.results.push_back({name, loc});
+        if (isPunct(",")) {
+          advance();
+          continue;
+        }
+        break;
+      }
+      if (paren && !expect(")"))
+        return false;
+    }
+    if (!expect("{", "to start the cell body"))
+      return false;
+    for (;;) {
+      skipNewlines();
+      if (isPunct("}")) {
+        advance();
+        return true;
+      }
+      if (tok.kind == Token::Eof)
+        return error(tok.loc(), "expected '}' to end cell '" + cell.name +
+                                    "', found end of file");
+      if (tok.is("param")) {
+        advance();
+        for (;;) {
+          ParamDecl p;
+          if (!expectIdent(p.name, p.loc, "a parameter name") ||
+              !parseShape(p.shape))
+            return false;
+          cell.params.push_back(std::move(p));
+          if (isPunct(",")) {
+            advance();
+            continue;
+          }
+          break;
+        }
+        if (!endStatement())
+          return false;
+        continue;
+      }
+      Assign a;
+      if (!parseAssign(a, /*allowLabel=*/false))
+        return false;
+      cell.body.push_back(std::move(a));
+    }
+  }
+
+  bool parseModel(Model &model) {
+    advance(); // model
+    if (!expectIdent(model.name, model.loc, "a model name"))
+      return false;
+    if (!expect("(", "to start the model's constants"))
+      return false;
+    while (!isPunct(")")) {
+      ModelConst c;
+      if (!expectIdent(c.name, c.loc, "a constant name") ||
+          !expect("=", "after the constant name") || !parseInteger(c.value))
+        return false;
+      model.constants.push_back(c);
+      if (isPunct(","))
+        advance();
+      else if (!isPunct(")"))
+        return error(tok.loc(), "expected ',' or ')', found " + found());
+    }
+    advance();
+    if (!expect("{", "to start the model body"))
+      return false;
+    for (;;) {
+      skipNewlines();
+      if (isPunct("}")) {
+        advance();
+        return true;
+      }
+      if (tok.kind == Token::Eof)
+        return error(tok.loc(), "expected '}' to end model '" + model.name +
+                                    "', found end of file");
+      if (tok.is("input") && peek().kind == Token::Ident) {
+        advance();
+        ModelInput in;
+        if (!expectIdent(in.name, in.loc, "an input name") ||
+            !expect(":", "after the input name"))
+          return false;
+        if (!expectIdent(in.dtype, in.dtypeLoc, "an element type (f32, i64)") ||
+            !parseShape(in.shape) || !endStatement())
+          return false;
+        model.inputs.push_back(std::move(in));
+        continue;
+      }
+      if (tok.is("output") && peek().kind == Token::Ident) {
+        advance();
+        for (;;) {
+          std::string name;
+          SMLoc loc;
+          if (!expectIdent(name, loc, "an output name"))
+            return false;
+          model.outputs.push_back({name, loc});
+          if (isPunct(",")) {
+            advance();
+            continue;
+          }
+          break;
+        }
+        if (!endStatement())
+          return false;
+        continue;
+      }
+      Assign a;
+      if (!parseAssign(a, /*allowLabel=*/true))
+        return false;
+      model.body.push_back(std::move(a));
+    }
+  }
+};
+
+} // namespace
+
+bool loom::parseLoom(llvm::SourceMgr &sourceMgr, unsigned bufferId,
+                     ast::Module &module) {
+  Parser parser(sourceMgr, bufferId);
+  return parser.parseFile(module);
+}

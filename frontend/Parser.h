@@ -1,0 +1,24 @@
+//===- Parser.h - parser of the loom DSL ------------------------*- C++ -*-===//
+#ifndef LOOM_FRONTEND_PARSER_H
+#define LOOM_FRONTEND_PARSER_H
+
+#include "frontend/AST.h"
+
+#include "llvm/Support/SourceMgr.h"
+
+#include <optional>
+
+namespace loom {
+
+/// Parses the buffer `bufferId` of `sourceMgr` into `module` (appending).
+/// Reports the first syntax error clang-style through the source manager and
+/// returns false.
+bool parseLoom(llvm::SourceMgr &sourceMgr, unsigned bufferId,
+               ast::Module &module);
+
+/// Resource limits that keep hostile input from exhausting the stack.
+constexpr int kMaxExprDepth = 200;
+
+} // namespace loom
+
+#endif

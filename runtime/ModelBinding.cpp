@@ -1,0 +1,413 @@
+//===- ModelBinding.cpp - inputs and weights of a compiled model ------===//
+#include "runtime/ModelBinding.h"
+
+#include "ir/LoomOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <set>
+
+using namespace loom;
+
+std::string ModelPort::describe() const {
+  std::string s = isInt ? "i64[" : "f32[";
+  for (size_t i = 0; i < dims.size(); ++i)
+    s += (i ? ", " : "") + dims[i];
+  return s + "]";
+}
+
+ModelSignature loom::signatureOf(mlir::func::FuncOp func) {
+  ModelSignature sig;
+  for (unsigned i = 0; i < func.getNumArguments(); ++i) {
+    ModelPort p;
+    if (auto n = func.getArgAttrOfType<mlir::StringAttr>(i, kNameAttr))
+      p.name = n.str();
+    else
+      p.name = "arg" + std::to_string(i);
+    auto t = mlir::cast<mlir::RankedTensorType>(func.getArgument(i).getType());
+    p.isInt = t.getElementType().isInteger();
+    if (auto dims = func.getArgAttrOfType<mlir::ArrayAttr>(i, kDimsAttr)) {
+      for (mlir::Attribute d : dims)
+        p.dims.push_back(mlir::cast<mlir::StringAttr>(d).str());
+    } else {
+      for (int64_t d = 0; d < t.getRank(); ++d)
+        p.dims.push_back(t.isDynamicDim(d) ? "?"
+                                           : std::to_string(t.getDimSize(d)));
+    }
+    sig.inputs.push_back(p);
+  }
+  for (unsigned i = 0; i < func.getNumResults(); ++i) {
+    ModelPort p;
+    if (auto n = func.getResultAttrOfType<mlir::StringAttr>(i, kNameAttr))
+      p.name = n.str();
+    else
+      p.name = "result" + std::to_string(i);
+    sig.outputs.push_back(p);
+  }
+  return sig;
+}
+
+ErrorOr<mlir::func::FuncOp> loom::findModel(mlir::ModuleOp module,
+                                            const std::string &name) {
+  std::vector<mlir::func::FuncOp> models;
+  for (auto f : module.getOps<mlir::func::FuncOp>())
+    if (f->hasAttr(kModelAttr) && (name.empty() || f.getName() == name))
+      models.push_back(f);
+  if (models.empty())
+    return Error{name.empty() ? "the file defines no model"
+                              : "the file defines no model '" + name + "'"};
+  if (models.size() > 1)
+    return Error{"the file defines several models; pick one with --model"};
+  return models[0];
+}
+
+ErrorOr<std::vector<Tensor>>
+loom::bindInputs(mlir::func::FuncOp func,
+                 const std::map<std::string, Tensor> &given) {
+  ModelSignature sig = signatureOf(func);
+  std::set<std::string> known;
+  for (const ModelPort &p : sig.inputs)
+    known.insert(p.name);
+  for (const auto &[name, t] : given)
+    if (!known.count(name)) {
+      std::string list;
+      for (const ModelPort &p : sig.inputs)
+        list += (list.empty() ? "" : ", ") + p.name;
+      return Error{"the model has no input '" + name +
+                   "' (its inputs: " + (list.empty() ? "none" : list) + ")"};
+    }
+  std::vector<Tensor> bound;
+  std::map<std::string, std::pair<int64_t, std::string>>
+      sizes; // symbol -> (size, input)
+  for (const ModelPort &p : sig.inputs) {
+    auto it = given.find(p.name);
+    if (it == given.end())
+      return Error{"missing input '" + p.name + "' (declared " + p.describe() +
+                   "); pass --input " + p.name + "=FILE.npy"};
+    Tensor t = it->second;
+    if (p.isInt) {
+      if (t.dtype != DType::I64 && t.dtype != DType::I32)
+        return Error{"input '" + p.name + "' must be int64 (or int32), found " +
+                     dtypeName(t.dtype)};
+      if (t.dtype == DType::I32) {
+        auto v = toI64Values(t);
+        if (!v)
+          return Error{v.error()};
+        t = Tensor::i64(t.shape, v.take());
+      }
+    } else if (t.dtype != DType::F32) {
+      return Error{"input '" + p.name + "' must be float32, found " +
+                   dtypeName(t.dtype) +
+                   " (convert it with .astype(numpy.float32))"};
+    }
+    if (t.shape.size() != p.dims.size())
+      return Error{"input '" + p.name + "' must have rank " +
+                   std::to_string(p.dims.size()) + " (" + p.describe() +
+                   "), found shape " + t.shapeString()};
+    for (size_t d = 0; d < p.dims.size(); ++d) {
+      const std::string &sym = p.dims[d];
+      int64_t n = t.shape[d];
+      bool isNumber = !sym.empty() && std::isdigit((unsigned char)sym[0]);
+      if (isNumber) {
+        if (std::to_string(n) != sym)
+          return Error{"input '" + p.name + "' must have shape " +
+                       p.describe() + ", found " + t.shapeString() +
+                       " (dimension " + std::to_string(d) + " differs)"};
+        continue;
+      }
+      if (n == 0)
+        return Error{"input '" + p.name + "' has " + sym + " = 0 (shape " +
+                     t.shapeString() + "); sizes must be at least 1"};
+      auto [pos, inserted] = sizes.insert({sym, {n, p.name}});
+      if (!inserted && pos->second.first != n)
+        return Error{"input '" + p.name + "' has " + sym + " = " +
+                     std::to_string(n) + " (shape " + t.shapeString() +
+                     ") but input '" + pos->second.second + "' has " + sym +
+                     " = " + std::to_string(pos->second.first)};
+    }
+    bound.push_back(std::move(t));
+  }
+  return bound;
+}
+
+namespace {
+
+/// Run-time shapes of the values of a model function, from its inputs'.
+class ShapeInference {
+public:
+  llvm::DenseMap<mlir::Value, std::vector<int64_t>> shapes;
+  llvm::DenseMap<mlir::Value, int64_t> indices;
+  std::string error;
+
+  bool block(mlir::Block &b) {
+    for (mlir::Operation &op : b) {
+      if (op.hasTrait<mlir::OpTrait::IsTerminator>())
+        return true;
+      if (!infer(&op))
+        return false;
+    }
+    return true;
+  }
+
+private:
+  bool fail(const std::string &msg) {
+    error = msg;
+    return false;
+  }
+  const std::vector<int64_t> &of(mlir::Value v) { return shapes[v]; }
+
+  bool infer(mlir::Operation *op) {
+    return llvm::TypeSwitch<mlir::Operation *, bool>(op)
+        .Case([&](mlir::arith::ConstantOp c) {
+          if (auto i = mlir::dyn_cast<mlir::IntegerAttr>(c.getValue()))
+            indices[c.getResult()] = i.getInt();
+          else
+            shapes[c.getResult()] = staticShape(c.getType());
+          return true;
+        })
+        .Case([&](mlir::tensor::DimOp d) {
+          const auto &s = of(d.getSource());
+          int64_t k = indices.lookup(d.getIndex());
+          if (k < 0 || k >= (int64_t)s.size())
+            return fail("dimension index out of range");
+          indices[d.getResult()] = s[k];
+          return true;
+        })
+        .Case([&](ZerosOp z) {
+          auto t = mlir::cast<mlir::RankedTensorType>(z.getType());
+          std::vector<int64_t> s;
+          size_t next = 0;
+          for (int64_t d = 0; d < t.getRank(); ++d)
+            s.push_back(t.isDynamicDim(d) ? indices.lookup(z.getSizes()[next++])
+                                          : t.getDimSize(d));
+          shapes[z.getResult()] = s;
+          return true;
+        })
+        .Case([&](LinearOp l) {
+          auto s = of(l.getInput());
+          s.back() = staticShape(l.getWeight().getType())[0];
+          shapes[l.getResult()] = s;
+          return true;
+        })
+        .Case([&](EmbeddingOp e) {
+          auto s = of(e.getIds());
+          s.push_back(staticShape(e.getWeight().getType())[1]);
+          shapes[e.getResult()] = s;
+          return true;
+        })
+        .Case([&](SplitOp s) {
+          auto sh = of(s.getInput());
+          sh.back() /= s.getNumResults();
+          for (mlir::Value r : s.getResults())
+            shapes[r] = sh;
+          return true;
+        })
+        .Case([&](ConcatOp c) {
+          auto sh = of(c.getInputs()[0]);
+          sh.back() =
+              mlir::cast<mlir::RankedTensorType>(c.getType()).getShape().back();
+          shapes[c.getResult()] = sh;
+          return true;
+        })
+        .Case([&](StackOp s) {
+          std::vector<int64_t> sh{(int64_t)s.getInputs().size()};
+          auto in = of(s.getInputs()[0]);
+          sh.insert(sh.end(), in.begin(), in.end());
+          shapes[s.getResult()] = sh;
+          return true;
+        })
+        .Case([&](IndexOp i) {
+          auto sh = of(i.getInput());
+          shapes[i.getResult()] =
+              std::vector<int64_t>(sh.begin() + 1, sh.end());
+          return true;
+        })
+        .Case([&](TransposeOp t) {
+          auto in = of(t.getInput());
+          std::vector<int64_t> sh;
+          for (int64_t p : t.getPermutation())
+            sh.push_back(in[p]);
+          shapes[t.getResult()] = sh;
+          return true;
+        })
+        .Case([&](ScanOp s) {
+          auto seq = of(s.getInputs()[0]);
+          mlir::Block &body = s.getBodyBlock();
+          for (auto [k, v] : llvm::enumerate(s.getInputs())) {
+            auto sh = of(v);
+            shapes[body.getArgument(k)] =
+                std::vector<int64_t>(sh.begin() + 1, sh.end());
+          }
+          for (auto [k, v] : llvm::enumerate(s.getInits()))
+            shapes[body.getArgument(s.getInputs().size() + k)] = of(v);
+          if (!block(body))
+            return false;
+          auto yield = mlir::cast<YieldOp>(body.getTerminator());
+          for (unsigned k = 0; k < s.getNumResults(); ++k) {
+            auto sh = of(yield.getValues()[k]);
+            if (k < s.getNumOutputs())
+              sh.insert(sh.begin(), seq[0]);
+            shapes[s.getResult(k)] = sh;
+          }
+          return true;
+        })
+        .Default([&](mlir::Operation *o) {
+          if (o->getNumResults() == 0)
+            return true;
+          if (mlir::isa<ParamOp>(o)) {
+            shapes[o->getResult(0)] = staticShape(o->getResult(0).getType());
+            return true;
+          }
+          // Elementwise ops: the larger operand's shape.
+          std::vector<int64_t> sh;
+          for (mlir::Value v : o->getOperands())
+            if (of(v).size() >= sh.size())
+              sh = of(v);
+          for (mlir::Value r : o->getResults())
+            shapes[r] = sh;
+          return true;
+        });
+  }
+
+  static std::vector<int64_t> staticShape(mlir::Type t) {
+    auto r = mlir::cast<mlir::RankedTensorType>(t);
+    return std::vector<int64_t>(r.getShape().begin(), r.getShape().end());
+  }
+};
+
+} // namespace
+
+Status loom::checkInputValues(mlir::func::FuncOp func,
+                              const std::vector<Tensor> &inputs) {
+  ModelSignature sig = signatureOf(func);
+  ShapeInference si;
+  for (auto [arg, t] : llvm::zip(func.getArguments(), inputs))
+    si.shapes[arg] = t.shape;
+  if (!si.block(func.getBody().front()))
+    return Error{si.error};
+  auto argIndex = [&](mlir::Value v) -> int {
+    auto ba = mlir::dyn_cast<mlir::BlockArgument>(v);
+    if (!ba || ba.getOwner() != &func.getBody().front())
+      return -1;
+    return ba.getArgNumber();
+  };
+  Status status;
+  func.walk([&](mlir::Operation *op) {
+    if (!status.ok())
+      return;
+    if (auto e = mlir::dyn_cast<EmbeddingOp>(op)) {
+      int k = argIndex(e.getIds());
+      if (k < 0)
+        return;
+      int64_t vocab =
+          mlir::cast<mlir::RankedTensorType>(e.getWeight().getType())
+              .getDimSize(0);
+      const Tensor &t = inputs[k];
+      const int64_t *ids = t.i64Data();
+      for (int64_t i = 0; i < t.numElements(); ++i)
+        if (ids[i] < 0 || ids[i] >= vocab) {
+          // Report the multi-dimensional index of the first bad id.
+          std::string where;
+          int64_t rest = i;
+          std::vector<int64_t> idx(t.shape.size());
+          for (int64_t d = (int64_t)t.shape.size() - 1; d >= 0; --d) {
+            idx[d] = rest % t.shape[d];
+            rest /= t.shape[d];
+          }
+          for (size_t d = 0; d < idx.size(); ++d)
+            where += (d ? ", " : "") + std::to_string(idx[d]);
+          status = Error{"input '" + sig.inputs[k].name + "' has token id " +
+                         std::to_string(ids[i]) + " at [" + where +
+                         "], outside the vocabulary [0, " +
+                         std::to_string(vocab) + ")"};
+          return;
+        }
+    }
+    if (auto s = mlir::dyn_cast<ScanOp>(op)) {
+      if (!s.getLengths())
+        return;
+      int k = argIndex(s.getLengths());
+      if (k < 0)
+        return;
+      int64_t T = si.shapes[s.getInputs()[0]][0];
+      int64_t B = si.shapes[s.getInputs()[0]][1];
+      const Tensor &t = inputs[k];
+      if (t.numElements() != B) {
+        status = Error{"input '" + sig.inputs[k].name + "' has " +
+                       std::to_string(t.numElements()) +
+                       " lengths but the batch has " + std::to_string(B) +
+                       " sequences (one length per batch entry)"};
+        return;
+      }
+      const int64_t *len = t.i64Data();
+      for (int64_t b = 0; b < B; ++b)
+        if (len[b] < 1 || len[b] > T) {
+          status = Error{"input '" + sig.inputs[k].name + "' has length " +
+                         std::to_string(len[b]) + " at [" + std::to_string(b) +
+                         "], outside 1..T (T = " + std::to_string(T) + ")"};
+          return;
+        }
+    }
+  });
+  return status;
+}
+
+std::vector<ParamInfo> loom::parametersOf(mlir::func::FuncOp func) {
+  std::vector<ParamInfo> out;
+  std::set<std::string> seen;
+  func.walk([&](ParamOp p) {
+    std::string name = p.getName().str();
+    if (!seen.insert(name).second)
+      return;
+    ParamInfo info;
+    info.name = name;
+    auto t = mlir::cast<mlir::RankedTensorType>(p.getType());
+    info.shape.assign(t.getShape().begin(), t.getShape().end());
+    if (auto init = p->getAttrOfType<mlir::StringAttr>(kInitAttr))
+      info.init = init.str();
+    out.push_back(std::move(info));
+  });
+  return out;
+}
+
+ErrorOr<std::map<std::string, Tensor>>
+loom::bindWeights(mlir::func::FuncOp func, const SafeTensorsFile &weights) {
+  std::map<std::string, Tensor> out;
+  for (const ParamInfo &p : parametersOf(func)) {
+    const Tensor *t = weights.find(p.name);
+    if (!t)
+      return Error{"the weights lack tensor '" + p.name + "' (expected shape " +
+                   shapeString(p.shape) + ")"};
+    if (t->shape != p.shape)
+      return Error{"tensor '" + p.name + "' has shape " + t->shapeString() +
+                   ", expected " + shapeString(p.shape)};
+    if (t->dtype != DType::F32 && t->dtype != DType::F16 &&
+        t->dtype != DType::BF16)
+      return Error{std::string("tensor '") + p.name + "' has dtype " +
+                   safetensorsDTypeName(t->dtype) +
+                   "; parameters must be F32, F16 or BF16"};
+    auto values = toF32Values(*t);
+    if (!values)
+      return Error{"tensor '" + p.name + "': " + values.error()};
+    out[p.name] = Tensor::f32(p.shape, values.take());
+  }
+  return out;
+}
+
+ErrorOr<std::vector<std::vector<int64_t>>>
+loom::inferOutputShapes(mlir::func::FuncOp func,
+                        const std::vector<std::vector<int64_t>> &inputShapes) {
+  ShapeInference si;
+  for (auto [arg, s] : llvm::zip(func.getArguments(), inputShapes))
+    si.shapes[arg] = s;
+  mlir::Block &entry = func.getBody().front();
+  if (!si.block(entry))
+    return Error{si.error};
+  std::vector<std::vector<int64_t>> out;
+  for (mlir::Value v : entry.getTerminator()->getOperands())
+    out.push_back(si.shapes[v]);
+  return out;
+}

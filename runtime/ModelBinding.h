@@ -1,0 +1,79 @@
+//===- ModelBinding.h - inputs and weights of a compiled model --*- C++ -*-===//
+//
+// Matches user-supplied tensors (inputs by name, weights from safetensors)
+// against a model function and checks everything before anything runs:
+// names, dtypes, ranks, sizes, run-time size names (T, B) agreeing across
+// inputs, token ids within the vocabulary and lengths within 1..T. Errors
+// are user-facing: they name the input or tensor with expected and found
+// shapes.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOOM_RUNTIME_MODELBINDING_H
+#define LOOM_RUNTIME_MODELBINDING_H
+
+#include "runtime/SafeTensors.h"
+#include "runtime/Status.h"
+#include "runtime/Tensor.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace loom {
+
+/// One declared input or output of a model function.
+struct ModelPort {
+  std::string name;
+  bool isInt = false;
+  std::vector<std::string> dims; // "7", "T", ... (inputs only)
+  std::string describe() const;  // e.g. "f32[T, B, 7]"
+};
+
+struct ModelSignature {
+  std::vector<ModelPort> inputs;
+  std::vector<ModelPort> outputs;
+};
+
+ModelSignature signatureOf(mlir::func::FuncOp func);
+
+/// The single model function of a module, or an error if there are none or
+/// several (then `name` picks one).
+ErrorOr<mlir::func::FuncOp> findModel(mlir::ModuleOp module,
+                                      const std::string &name = "");
+
+/// Orders `given` by the model's inputs and checks dtypes (i64 inputs also
+/// take i32, converted), ranks, sizes and run-time size names.
+ErrorOr<std::vector<Tensor>>
+bindInputs(mlir::func::FuncOp func, const std::map<std::string, Tensor> &given);
+
+/// Checks the values of bound inputs: token ids fed to an embedding lie in
+/// [0, vocab) and lengths in 1..T.
+Status checkInputValues(mlir::func::FuncOp func,
+                        const std::vector<Tensor> &inputs);
+
+/// A parameter of the model: name, shape and PyTorch-style initializer.
+struct ParamInfo {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::string init;
+};
+
+/// Every distinct parameter of the model, in first-use order.
+std::vector<ParamInfo> parametersOf(mlir::func::FuncOp func);
+
+/// Looks up every parameter in `weights` by name and converts it to f32
+/// (F32, F16 and BF16 accepted). Extra tensors are ignored.
+ErrorOr<std::map<std::string, Tensor>>
+bindWeights(mlir::func::FuncOp func, const SafeTensorsFile &weights);
+
+/// Run-time shapes of every result: inferred from the input shapes.
+ErrorOr<std::vector<std::vector<int64_t>>>
+inferOutputShapes(mlir::func::FuncOp func,
+                  const std::vector<std::vector<int64_t>> &inputShapes);
+
+} // namespace loom
+
+#endif
