@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "codegen/Pipeline.h"
 #include "ir/LoomDialect.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -15,9 +16,7 @@
 
 int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
-  mlir::registerAllDialects(registry);
-  mlir::registerAllPasses();
-  registry.insert<loom::LoomDialect>();
+  loom::registerCodegen(registry);
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "loom optimizer driver\n", registry));
 }

@@ -6,6 +6,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "codegen/Jit.h"
+#include "codegen/Pipeline.h"
 #include "frontend/Frontend.h"
 #include "ir/LoomDialect.h"
 #include "reference/Interpreter.h"
@@ -16,6 +18,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/Pass.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
@@ -54,12 +57,48 @@ static cl::opt<std::string> outputFile("o", cl::desc("Output file"),
 static cl::opt<uint64_t> seed("seed", cl::desc("Random seed"), cl::init(0),
                               cl::sub(initCmd));
 
-enum class Emit { AST, Loom };
-static cl::opt<Emit>
-    emit("emit", cl::desc("What to print"), cl::init(Emit::Loom),
-         cl::values(clEnumValN(Emit::AST, "ast", "the syntax tree"),
-                    clEnumValN(Emit::Loom, "loom", "the loom dialect")),
-         cl::sub(compileCmd));
+enum class Emit { AST, Loom, Linalg, LLVMDialect, LLVMIR, Asm, Obj };
+static cl::opt<Emit> emit(
+    "emit", cl::desc("The phase to stop after and print"), cl::init(Emit::Loom),
+    cl::values(clEnumValN(Emit::AST, "ast", "the syntax tree"),
+               clEnumValN(Emit::Loom, "loom", "the loom dialect"),
+               clEnumValN(Emit::Linalg, "linalg", "linalg, tensor and scf"),
+               clEnumValN(Emit::LLVMDialect, "llvm-dialect",
+                          "the MLIR LLVM dialect"),
+               clEnumValN(Emit::LLVMIR, "llvm-ir", "optimized LLVM IR"),
+               clEnumValN(Emit::Asm, "asm", "assembly for the target"),
+               clEnumValN(Emit::Obj, "obj", "an object file for the target")),
+    cl::sub(compileCmd));
+static cl::opt<bool> printAfterAll("print-ir-after-all",
+                                   cl::desc("Print the IR after every pass"),
+                                   cl::sub(compileCmd));
+static cl::list<std::string>
+    printAfter("print-ir-after", cl::desc("Print the IR after the named pass"),
+               cl::value_desc("pass"), cl::sub(compileCmd));
+static cl::opt<std::string>
+    dumpPhasesTo("dump-phases-to",
+                 cl::desc("Write the IR of every phase into this directory"),
+                 cl::value_desc("dir"), cl::sub(compileCmd));
+static cl::opt<bool> timing("timing", cl::desc("Report the time of each pass"),
+                            cl::sub(compileCmd));
+
+static cl::opt<std::string> mcpu("mcpu",
+                                 cl::desc("Target CPU (default: the host's)"),
+                                 cl::sub(compileCmd), cl::sub(runCmd));
+static cl::opt<std::string>
+    mattr("mattr", cl::desc("Target features, e.g. +avx2,-avx512f"),
+          cl::sub(compileCmd), cl::sub(runCmd));
+static cl::opt<std::string> mtriple("mtriple",
+                                    cl::desc("Target triple (default: host)"),
+                                    cl::sub(compileCmd));
+
+enum class Backend { JIT, Interpreter };
+static cl::opt<Backend>
+    backend("backend", cl::desc("How to run the model"), cl::init(Backend::JIT),
+            cl::values(clEnumValN(Backend::JIT, "jit", "compiled native code"),
+                       clEnumValN(Backend::Interpreter, "interpreter",
+                                  "the reference interpreter (slow)")),
+            cl::sub(runCmd));
 
 static cl::opt<std::string> weightsFile("weights",
                                         cl::desc("Weights (.safetensors)"),
@@ -103,6 +142,9 @@ static std::unique_ptr<Loaded> load(bool generateIR = true) {
     return loaded;
   // Diagnostics from the verifier (should the checks miss something) go to
   // stderr through the context's default handler.
+  mlir::DialectRegistry registry;
+  registerCodegen(registry);
+  loaded->context.appendDialectRegistry(registry);
   loaded->module = generate(loaded->context, *loaded->source);
   if (!loaded->module)
     return nullptr;
@@ -197,24 +239,153 @@ static int runInit() {
   return 0;
 }
 
-static int runCompile() {
-  auto m = load(emit != Emit::AST);
-  if (!m)
-    return 1;
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  if (emit == Emit::AST)
-    ast::dump(m->source->user, os);
-  else
-    m->module->print(os);
-  if (outputFile.empty() || outputFile == "-") {
-    llvm::outs() << text;
-    return 0;
-  }
+static TargetOptions targetOptions() {
+  TargetOptions t;
+  t.triple = mtriple;
+  t.cpu = mcpu;
+  t.features = mattr;
+  return t;
+}
+
+/// Writes `text` to `path` atomically, or reports the error.
+static bool writeText(const std::string &path, llvm::StringRef text) {
   std::vector<ByteRange> chunk{
       {reinterpret_cast<const uint8_t *>(text.data()), text.size()}};
-  Status st = writeFileAtomic(outputFile, chunk);
-  return st.ok() ? 0 : fail(st.error());
+  Status st = writeFileAtomic(path, chunk);
+  if (!st.ok())
+    fail(st.error());
+  return st.ok();
+}
+
+static std::string printed(mlir::ModuleOp module) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  module.print(os);
+  return text;
+}
+
+static int runCompile() {
+  auto m = load(emit != Emit::AST || !dumpPhasesTo.empty());
+  if (!m)
+    return 1;
+  bool dumping = !dumpPhasesTo.empty();
+  if (dumping) {
+    if (std::error_code ec = llvm::sys::fs::create_directories(dumpPhasesTo))
+      return fail(dumpPhasesTo + ": " + ec.message());
+  }
+  auto dumpPhase = [&](const char *file, llvm::StringRef text) {
+    if (!dumping)
+      return true;
+    llvm::SmallString<256> path(dumpPhasesTo);
+    llvm::sys::path::append(path, file);
+    return writeText(std::string(path), text);
+  };
+  // The result of the requested phase, printed (or written) at the end.
+  std::string result;
+  bool binary = false;
+  auto finish = [&]() {
+    if (outputFile.empty() || outputFile == "-") {
+      if (binary && llvm::outs().is_displayed())
+        return fail("refusing to write an object file to a terminal; use -o");
+      llvm::outs() << result;
+      return 0;
+    }
+    return writeText(outputFile, result) ? 0 : 1;
+  };
+
+  std::string astText;
+  {
+    llvm::raw_string_ostream os(astText);
+    ast::dump(m->source->user, os);
+  }
+  if (!dumpPhase("0-ast.txt", astText))
+    return 1;
+  if (emit == Emit::AST && !dumping) {
+    result = astText;
+    return finish();
+  }
+  mlir::ModuleOp module = *m->module;
+  std::string text = printed(module);
+  if (!dumpPhase("1-loom.mlir", text))
+    return 1;
+  if (emit == Emit::AST || emit == Emit::Loom)
+    result = emit == Emit::AST ? astText : text;
+  bool needMore = dumping || emit > Emit::Loom;
+  if (!needMore)
+    return finish();
+
+  // Target problems are user errors: report them before compiling.
+  std::string error;
+  auto tm = createTargetMachine(targetOptions(), error);
+  if (!tm)
+    return fail(error);
+  auto configure = [&](mlir::PassManager &pm) {
+    if (timing)
+      pm.enableTiming();
+    if (printAfterAll || !printAfter.empty()) {
+      m->context.disableMultithreading();
+      std::vector<std::string> names(printAfter.begin(), printAfter.end());
+      pm.enableIRPrinting(
+          [](mlir::Pass *, mlir::Operation *) { return false; },
+          [names](mlir::Pass *pass, mlir::Operation *) {
+            return names.empty() ||
+                   llvm::is_contained(names, pass->getArgument().str());
+          },
+          /*printModuleScope=*/true, /*printAfterOnlyOnChange=*/false);
+    }
+  };
+  if (mlir::failed(runPipeline(module, loomToLinalgPipeline(), configure)))
+    return fail("lowering to linalg failed");
+  text = printed(module);
+  if (!dumpPhase("2-linalg.mlir", text))
+    return 1;
+  if (emit == Emit::Linalg)
+    result = text;
+  if (!dumping && emit == Emit::Linalg)
+    return finish();
+  if (mlir::failed(runPipeline(module, linalgToLLVMPipeline(), configure)))
+    return fail("lowering to the LLVM dialect failed");
+  text = printed(module);
+  if (!dumpPhase("3-llvm-dialect.mlir", text))
+    return 1;
+  if (emit == Emit::LLVMDialect)
+    result = text;
+  if (!dumping && emit == Emit::LLVMDialect)
+    return finish();
+  llvm::LLVMContext llvmContext;
+  auto llvmModule = translateAndOptimize(module, llvmContext, *tm, 3, error);
+  if (!llvmModule)
+    return fail(error);
+  text.clear();
+  {
+    llvm::raw_string_ostream os(text);
+    llvmModule->print(os, nullptr);
+  }
+  if (!dumpPhase("4-llvm-ir.ll", text))
+    return 1;
+  if (emit == Emit::LLVMIR)
+    result = text;
+  if (dumping || emit == Emit::Asm) {
+    llvm::SmallString<0> asmText;
+    llvm::raw_svector_ostream os(asmText);
+    if (!emitMachineCode(*llvmModule, *tm, /*assembly=*/true, os, error))
+      return fail(error);
+    if (!dumpPhase("5-asm.s", asmText))
+      return 1;
+    if (emit == Emit::Asm)
+      result = std::string(asmText);
+  }
+  if (emit == Emit::Obj) {
+    llvm::SmallString<0> obj;
+    llvm::raw_svector_ostream os(obj);
+    if (!emitMachineCode(*llvmModule, *tm, /*assembly=*/false, os, error))
+      return fail(error);
+    result = std::string(obj);
+    binary = true;
+  }
+  if (timing)
+    llvm::errs().flush();
+  return finish();
 }
 
 /// Writes every output or none: on a failure, outputs already written by
@@ -268,6 +439,38 @@ static int runRun() {
   if (!params)
     return fail(weightsFile + ": " + params.error());
 
+  ModelSignature sig = signatureOf(m->func);
+  std::vector<std::pair<std::string, Tensor>> outs;
+  if (backend == Backend::JIT) {
+    std::string error;
+    auto jit = JitModel::compile(*m->module, m->func.getName(), targetOptions(),
+                                 error);
+    if (!jit)
+      return fail(error);
+    std::vector<std::vector<int64_t>> inShapes;
+    for (const Tensor &t : *bound)
+      inShapes.push_back(t.shape);
+    auto outShapes = inferOutputShapes(m->func, inShapes);
+    if (!outShapes)
+      return fail(outShapes.error());
+    std::vector<BufferRef> inBufs, weightBufs, outBufs;
+    for (Tensor &t : *bound)
+      inBufs.push_back({t.data.data(), t.shape});
+    for (const std::string &name : jit->parameterNames()) {
+      Tensor &t = (*params)[name];
+      weightBufs.push_back({t.data.data(), t.shape});
+    }
+    for (size_t k = 0; k < outShapes->size(); ++k) {
+      outs.push_back(
+          {sig.outputs[k].name, Tensor::zeros(DType::F32, (*outShapes)[k])});
+    }
+    for (auto &[name, t] : outs)
+      outBufs.push_back({t.data.data(), t.shape});
+    if (!jit->run(inBufs, weightBufs, outBufs, error))
+      return fail(error);
+    return writeOutputs(outs);
+  }
+
   reference::ParamMap refParams;
   for (const auto &[name, t] : *params)
     refParams[name] = toArray(t);
@@ -278,8 +481,6 @@ static int runRun() {
   if (!reference::run(m->func, refInputs, refParams, refOutputs, error))
     return fail(error);
 
-  ModelSignature sig = signatureOf(m->func);
-  std::vector<std::pair<std::string, Tensor>> outs;
   for (size_t k = 0; k < refOutputs.size(); ++k)
     outs.push_back({sig.outputs[k].name,
                     Tensor::f32(refOutputs[k].shape, refOutputs[k].f)});
@@ -313,7 +514,8 @@ int main(int argc, char **argv) {
           "  loom check   MODEL.loom\n"
           "  loom params  MODEL.loom\n"
           "  loom init    MODEL.loom -o W.safetensors [--seed S]\n"
-          "  loom compile MODEL.loom --emit=ast|loom [-o OUT]\n"
+          "  loom compile MODEL.loom --emit=ast|loom|linalg|llvm-dialect|"
+          "llvm-ir|asm|obj [-o OUT]\n"
           "  loom run     MODEL.loom --weights W.safetensors "
           "--input NAME=FILE.npy ... --output-dir DIR\n",
           &llvm::errs()))

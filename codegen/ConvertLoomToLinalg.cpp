@@ -1,0 +1,699 @@
+//===- ConvertLoomToLinalg.cpp - loom ops to linalg/tensor/scf --------===//
+//
+// One rewrite pattern per loom op. Types do not change (tensors stay
+// tensors), so a greedy rewrite suffices; the pass fails if any loom op is
+// left. Run-time sizes come from `tensor.dim` of the operands.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/Passes.h"
+#include "ir/LoomOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace loom {
+#define GEN_PASS_DEF_CONVERTLOOMTOLINALG
+#include "codegen/Passes.h.inc"
+} // namespace loom
+
+using namespace mlir;
+using namespace loom;
+
+namespace {
+
+/// The sizes of `v` as fold results (static attributes or tensor.dim).
+SmallVector<OpFoldResult> sizesOf(OpBuilder &b, Location loc, Value v) {
+  return tensor::getMixedSizes(b, loc, v);
+}
+
+/// An uninitialized tensor of `type` whose dynamic sizes are taken, in
+/// order, from `sizes` (which lists every dimension).
+Value emptyTensor(OpBuilder &b, Location loc, RankedTensorType type,
+                  ArrayRef<OpFoldResult> sizes) {
+  SmallVector<OpFoldResult> mixed;
+  for (auto [d, s] : llvm::enumerate(sizes))
+    mixed.push_back(type.isDynamicDim(d)
+                        ? s
+                        : OpFoldResult(b.getIndexAttr(type.getDimSize(d))));
+  return tensor::EmptyOp::create(b, loc, mixed, type.getElementType());
+}
+
+Value zeroFilled(OpBuilder &b, Location loc, RankedTensorType type,
+                 ArrayRef<OpFoldResult> sizes, float value = 0.0f) {
+  Value empty = emptyTensor(b, loc, type, sizes);
+  Value c = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
+  return linalg::FillOp::create(b, loc, c, empty).getResult(0);
+}
+
+SmallVector<utils::IteratorType> parallel(unsigned n) {
+  return SmallVector<utils::IteratorType>(n, utils::IteratorType::parallel);
+}
+
+arith::FastMathFlagsAttr contract(OpBuilder &b) {
+  return arith::FastMathFlagsAttr::get(b.getContext(),
+                                       arith::FastMathFlags::contract);
+}
+
+/// x[..., I] · W[O, I]ᵀ as a contraction over Wᵀ[I, O] with loops ordered
+/// (leading..., i, o): the innermost loop walks rows of Wᵀ and of the result
+/// contiguously, which LLVM vectorizes into FMAs for the target's width.
+struct LowerLinear : OpRewritePattern<LinearOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(LinearOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value w = op.getWeight();
+    Value wt = transposedWeight(rewriter, w);
+    auto xType = cast<RankedTensorType>(op.getInput().getType());
+    auto resType = cast<RankedTensorType>(op.getType());
+    unsigned lead = xType.getRank() - 1;
+    MLIRContext *ctx = getContext();
+    SmallVector<AffineExpr> xMap, outMap;
+    for (unsigned d = 0; d < lead; ++d) {
+      xMap.push_back(getAffineDimExpr(d, ctx));
+      outMap.push_back(getAffineDimExpr(d, ctx));
+    }
+    AffineExpr k = getAffineDimExpr(lead, ctx),
+               o = getAffineDimExpr(lead + 1, ctx);
+    xMap.push_back(k);
+    outMap.push_back(o);
+    unsigned numDims = lead + 2;
+    SmallVector<AffineMap> maps{AffineMap::get(numDims, 0, xMap, ctx),
+                                AffineMap::get(numDims, 0, {k, o}, ctx),
+                                AffineMap::get(numDims, 0, outMap, ctx)};
+    auto iters = parallel(numDims);
+    iters[lead] = utils::IteratorType::reduction;
+    SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, op.getInput());
+    sizes.back() = rewriter.getIndexAttr(resType.getShape().back());
+    Value init = zeroFilled(rewriter, loc, resType, sizes);
+    auto fm = contract(rewriter);
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, resType, ValueRange{op.getInput(), wt}, ValueRange{init},
+        maps, iters, [&](OpBuilder &b, Location l, ValueRange args) {
+          Value m = arith::MulFOp::create(b, l, args[0], args[1], fm);
+          Value s = arith::AddFOp::create(b, l, args[2], m, fm);
+          linalg::YieldOp::create(b, l, s);
+        });
+    rewriter.replaceOp(op, generic.getResult(0));
+    return success();
+  }
+
+  /// Wᵀ, computed once right after W is defined (at function entry for a
+  /// parameter), and shared by every linear op that uses W.
+  static Value transposedWeight(PatternRewriter &rewriter, Value w) {
+    for (Operation *user : w.getUsers())
+      if (auto t = dyn_cast<linalg::TransposeOp>(user))
+        if (t->hasAttr("loom.packed_weight"))
+          return t->getResult(0);
+    OpBuilder::InsertionGuard guard(rewriter);
+    if (auto arg = dyn_cast<BlockArgument>(w))
+      rewriter.setInsertionPointToStart(arg.getOwner());
+    else
+      rewriter.setInsertionPointAfterValue(w);
+    auto wType = cast<RankedTensorType>(w.getType());
+    auto tType = RankedTensorType::get(
+        {wType.getDimSize(1), wType.getDimSize(0)}, wType.getElementType());
+    Value empty = tensor::EmptyOp::create(
+        rewriter, w.getLoc(), tType.getShape(), tType.getElementType());
+    auto t = linalg::TransposeOp::create(rewriter, w.getLoc(), w, empty,
+                                         ArrayRef<int64_t>{1, 0});
+    t->setAttr("loom.packed_weight", rewriter.getUnitAttr());
+    return t->getResult(0);
+  }
+};
+
+/// Elementwise binary op with trailing-aligned broadcasting.
+template <typename LoomOp, typename ArithOp>
+struct LowerBinary : OpRewritePattern<LoomOp> {
+  using OpRewritePattern<LoomOp>::OpRewritePattern;
+  LogicalResult matchAndRewrite(LoomOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value a = op.getLhs(), b = op.getRhs();
+    auto resType = cast<RankedTensorType>(op.getType());
+    unsigned rank = resType.getRank();
+    MLIRContext *ctx = op.getContext();
+    auto mapFor = [&](Value v) {
+      unsigned r = cast<RankedTensorType>(v.getType()).getRank();
+      SmallVector<AffineExpr> exprs;
+      for (unsigned d = rank - r; d < rank; ++d)
+        exprs.push_back(getAffineDimExpr(d, ctx));
+      return AffineMap::get(rank, 0, exprs, ctx);
+    };
+    Value longer =
+        cast<RankedTensorType>(a.getType()).getRank() >= (int64_t)rank ? a : b;
+    Value init =
+        emptyTensor(rewriter, loc, resType, sizesOf(rewriter, loc, longer));
+    SmallVector<AffineMap> maps{mapFor(a), mapFor(b),
+                                AffineMap::getMultiDimIdentityMap(rank, ctx)};
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, resType, ValueRange{a, b}, ValueRange{init}, maps,
+        parallel(rank), [&](OpBuilder &bb, Location l, ValueRange args) {
+          Value r = ArithOp::create(bb, l, args[0], args[1]);
+          linalg::YieldOp::create(bb, l, r);
+        });
+    rewriter.replaceOp(op, generic.getResult(0));
+    return success();
+  }
+};
+
+/// A linalg.generic applying `body` to every element of `input`.
+Value mapElements(OpBuilder &b, Location loc, Value input,
+                  function_ref<Value(OpBuilder &, Location, Value)> body) {
+  auto type = cast<RankedTensorType>(input.getType());
+  unsigned rank = type.getRank();
+  Value init = emptyTensor(b, loc, type, sizesOf(b, loc, input));
+  auto id = AffineMap::getMultiDimIdentityMap(rank, b.getContext());
+  auto generic = linalg::GenericOp::create(
+      b, loc, type, ValueRange{input}, ValueRange{init},
+      SmallVector<AffineMap>{id, id}, parallel(rank),
+      [&](OpBuilder &bb, Location l, ValueRange args) {
+        linalg::YieldOp::create(bb, l, body(bb, l, args[0]));
+      });
+  return generic.getResult(0);
+}
+
+Value sigmoidOf(OpBuilder &b, Location l, Value x) {
+  Value one = arith::ConstantOp::create(b, l, b.getF32FloatAttr(1.0f));
+  Value neg = arith::NegFOp::create(b, l, x);
+  Value e = math::ExpOp::create(b, l, neg);
+  Value d = arith::AddFOp::create(b, l, one, e);
+  return arith::DivFOp::create(b, l, one, d);
+}
+
+template <typename LoomOp> struct LowerUnary : OpRewritePattern<LoomOp> {
+  using OpRewritePattern<LoomOp>::OpRewritePattern;
+  LogicalResult matchAndRewrite(LoomOp op,
+                                PatternRewriter &rewriter) const override {
+    Value r = mapElements(rewriter, op.getLoc(), op.getInput(),
+                          [](OpBuilder &b, Location l, Value x) -> Value {
+                            if constexpr (std::is_same_v<LoomOp, SigmoidOp>)
+                              return sigmoidOf(b, l, x);
+                            else if constexpr (std::is_same_v<LoomOp, TanhOp>)
+                              return math::TanhOp::create(b, l, x);
+                            else if constexpr (std::is_same_v<LoomOp, ExpOp>)
+                              return math::ExpOp::create(b, l, x);
+                            else if constexpr (std::is_same_v<LoomOp, NegOp>)
+                              return arith::NegFOp::create(b, l, x);
+                            else {
+                              Value zero = arith::ConstantOp::create(
+                                  b, l, b.getF32FloatAttr(0));
+                              return arith::MaximumFOp::create(b, l, x, zero);
+                            }
+                          });
+    rewriter.replaceOp(op, r);
+    return success();
+  }
+};
+
+struct LowerDropout : OpRewritePattern<DropoutOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(DropoutOp op,
+                                PatternRewriter &rewriter) const override {
+    rewriter.replaceOp(op, op.getInput()); // the identity at inference
+    return success();
+  }
+};
+
+struct LowerZeros : OpRewritePattern<ZerosOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ZerosOp op,
+                                PatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getType());
+    SmallVector<OpFoldResult> sizes;
+    unsigned next = 0;
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      sizes.push_back(type.isDynamicDim(d) ? OpFoldResult(op.getSizes()[next++])
+                                           : OpFoldResult(rewriter.getIndexAttr(
+                                                 type.getDimSize(d))));
+    rewriter.replaceOp(op, zeroFilled(rewriter, op.getLoc(), type, sizes));
+    return success();
+  }
+};
+
+struct LowerSplit : OpRewritePattern<SplitOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(SplitOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, op.getInput());
+    int64_t rank = sizes.size();
+    int64_t part =
+        cast<RankedTensorType>(op.getResult(0).getType()).getShape().back();
+    sizes.back() = rewriter.getIndexAttr(part);
+    SmallVector<OpFoldResult> strides(rank, rewriter.getIndexAttr(1));
+    SmallVector<Value> parts;
+    for (unsigned p = 0; p < op.getNumResults(); ++p) {
+      SmallVector<OpFoldResult> offsets(rank, rewriter.getIndexAttr(0));
+      offsets.back() = rewriter.getIndexAttr(p * part);
+      parts.push_back(tensor::ExtractSliceOp::create(
+          rewriter, loc, cast<RankedTensorType>(op.getResult(p).getType()),
+          op.getInput(), offsets, sizes, strides));
+    }
+    rewriter.replaceOp(op, parts);
+    return success();
+  }
+};
+
+struct LowerConcat : OpRewritePattern<ConcatOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ConcatOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto type = cast<RankedTensorType>(op.getType());
+    SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, op.getInputs()[0]);
+    sizes.back() = rewriter.getIndexAttr(type.getShape().back());
+    Value result = emptyTensor(rewriter, loc, type, sizes);
+    int64_t rank = type.getRank(), col = 0;
+    SmallVector<OpFoldResult> strides(rank, rewriter.getIndexAttr(1));
+    for (Value in : op.getInputs()) {
+      SmallVector<OpFoldResult> inSizes = sizesOf(rewriter, loc, in);
+      SmallVector<OpFoldResult> offsets(rank, rewriter.getIndexAttr(0));
+      offsets.back() = rewriter.getIndexAttr(col);
+      result = tensor::InsertSliceOp::create(rewriter, loc, in, result, offsets,
+                                             inSizes, strides);
+      col += cast<RankedTensorType>(in.getType()).getShape().back();
+    }
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct LowerStack : OpRewritePattern<StackOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(StackOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto type = cast<RankedTensorType>(op.getType());
+    SmallVector<OpFoldResult> inner = sizesOf(rewriter, loc, op.getInputs()[0]);
+    SmallVector<OpFoldResult> sizes{
+        rewriter.getIndexAttr(op.getInputs().size())};
+    sizes.append(inner.begin(), inner.end());
+    Value result = emptyTensor(rewriter, loc, type, sizes);
+    SmallVector<OpFoldResult> sliceSizes{rewriter.getIndexAttr(1)};
+    sliceSizes.append(inner.begin(), inner.end());
+    SmallVector<OpFoldResult> strides(type.getRank(), rewriter.getIndexAttr(1));
+    for (auto [k, in] : llvm::enumerate(op.getInputs())) {
+      SmallVector<OpFoldResult> offsets(type.getRank(),
+                                        rewriter.getIndexAttr(0));
+      offsets[0] = rewriter.getIndexAttr(k);
+      result = tensor::InsertSliceOp::create(rewriter, loc, in, result, offsets,
+                                             sliceSizes, strides);
+    }
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct LowerIndex : OpRewritePattern<IndexOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(IndexOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, op.getInput());
+    sizes[0] = rewriter.getIndexAttr(1);
+    SmallVector<OpFoldResult> offsets(sizes.size(), rewriter.getIndexAttr(0));
+    offsets[0] = rewriter.getIndexAttr(op.getIndex());
+    SmallVector<OpFoldResult> strides(sizes.size(), rewriter.getIndexAttr(1));
+    rewriter.replaceOpWithNewOp<tensor::ExtractSliceOp>(
+        op, cast<RankedTensorType>(op.getType()), op.getInput(), offsets, sizes,
+        strides);
+    return success();
+  }
+};
+
+struct LowerTranspose : OpRewritePattern<TransposeOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(TransposeOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    SmallVector<OpFoldResult> in = sizesOf(rewriter, loc, op.getInput());
+    SmallVector<OpFoldResult> sizes;
+    for (int64_t p : op.getPermutation())
+      sizes.push_back(in[p]);
+    Value init =
+        emptyTensor(rewriter, loc, cast<RankedTensorType>(op.getType()), sizes);
+    auto t = linalg::TransposeOp::create(rewriter, loc, op.getInput(), init,
+                                         op.getPermutation());
+    rewriter.replaceOp(op, t->getResult(0));
+    return success();
+  }
+};
+
+struct LowerEmbedding : OpRewritePattern<EmbeddingOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(EmbeddingOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto type = cast<RankedTensorType>(op.getType());
+    unsigned rank = type.getRank();
+    SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, op.getIds());
+    sizes.push_back(rewriter.getIndexAttr(type.getShape().back()));
+    Value init = emptyTensor(rewriter, loc, type, sizes);
+    MLIRContext *ctx = getContext();
+    SmallVector<AffineExpr> idsExprs;
+    for (unsigned d = 0; d + 1 < rank; ++d)
+      idsExprs.push_back(getAffineDimExpr(d, ctx));
+    SmallVector<AffineMap> maps{AffineMap::get(rank, 0, idsExprs, ctx),
+                                AffineMap::getMultiDimIdentityMap(rank, ctx)};
+    Value table = op.getWeight();
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, type, ValueRange{op.getIds()}, ValueRange{init}, maps,
+        parallel(rank), [&](OpBuilder &b, Location l, ValueRange args) {
+          Value row =
+              arith::IndexCastOp::create(b, l, b.getIndexType(), args[0]);
+          Value col = linalg::IndexOp::create(b, l, rank - 1);
+          Value v =
+              tensor::ExtractOp::create(b, l, table, ValueRange{row, col});
+          linalg::YieldOp::create(b, l, v);
+        });
+    rewriter.replaceOp(op, generic.getResult(0));
+    return success();
+  }
+};
+
+/// Reduces the last dimension of `input` (after `pre` maps each element,
+/// given the row's value in `rowArg` if any) with `combine`, starting at
+/// `initValue`. Returns a tensor of the leading dimensions.
+Value reduceRows(
+    OpBuilder &b, Location loc, Value input, Value rowArg, float initValue,
+    function_ref<Value(OpBuilder &, Location, Value, Value)> pre,
+    function_ref<Value(OpBuilder &, Location, Value, Value)> combine) {
+  auto type = cast<RankedTensorType>(input.getType());
+  unsigned rank = type.getRank();
+  SmallVector<OpFoldResult> sizes = sizesOf(b, loc, input);
+  sizes.pop_back();
+  auto outType =
+      RankedTensorType::get(type.getShape().drop_back(), type.getElementType());
+  Value init = zeroFilled(b, loc, outType, sizes, initValue);
+  MLIRContext *ctx = b.getContext();
+  SmallVector<AffineExpr> lead;
+  for (unsigned d = 0; d + 1 < rank; ++d)
+    lead.push_back(getAffineDimExpr(d, ctx));
+  AffineMap rowMap = AffineMap::get(rank, 0, lead, ctx);
+  SmallVector<Value> ins{input};
+  SmallVector<AffineMap> maps{AffineMap::getMultiDimIdentityMap(rank, ctx)};
+  if (rowArg) {
+    ins.push_back(rowArg);
+    maps.push_back(rowMap);
+  }
+  maps.push_back(rowMap);
+  auto iters = parallel(rank);
+  iters.back() = utils::IteratorType::reduction;
+  auto generic = linalg::GenericOp::create(
+      b, loc, outType, ins, ValueRange{init}, maps, iters,
+      [&](OpBuilder &bb, Location l, ValueRange args) {
+        Value x = pre(bb, l, args[0], rowArg ? args[1] : Value());
+        linalg::YieldOp::create(bb, l, combine(bb, l, args.back(), x));
+      });
+  return generic.getResult(0);
+}
+
+/// Applies `f(x, row values...)` to every element, with per-row tensors.
+Value mapWithRows(OpBuilder &b, Location loc, Value input, ValueRange rows,
+                  ValueRange features,
+                  function_ref<Value(OpBuilder &, Location, ValueRange)> f) {
+  auto type = cast<RankedTensorType>(input.getType());
+  unsigned rank = type.getRank();
+  MLIRContext *ctx = b.getContext();
+  SmallVector<AffineExpr> lead;
+  for (unsigned d = 0; d + 1 < rank; ++d)
+    lead.push_back(getAffineDimExpr(d, ctx));
+  AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+  SmallVector<Value> ins{input};
+  SmallVector<AffineMap> maps{id};
+  for (Value r : rows) {
+    ins.push_back(r);
+    maps.push_back(AffineMap::get(rank, 0, lead, ctx));
+  }
+  for (Value fv : features) {
+    ins.push_back(fv);
+    maps.push_back(AffineMap::get(rank, 0, getAffineDimExpr(rank - 1, ctx)));
+  }
+  maps.push_back(id);
+  Value init = emptyTensor(b, loc, type, sizesOf(b, loc, input));
+  auto generic = linalg::GenericOp::create(
+      b, loc, type, ins, ValueRange{init}, maps, parallel(rank),
+      [&](OpBuilder &bb, Location l, ValueRange args) {
+        linalg::YieldOp::create(bb, l, f(bb, l, args.drop_back()));
+      });
+  return generic.getResult(0);
+}
+
+Value identityArg(OpBuilder &, Location, Value x, Value) { return x; }
+Value addF(OpBuilder &b, Location l, Value acc, Value x) {
+  return arith::AddFOp::create(b, l, acc, x);
+}
+
+struct LowerSoftmax : OpRewritePattern<SoftmaxOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(SoftmaxOp op,
+                                PatternRewriter &rewriter) const override {
+    rewriter.replaceOp(op, lowerSoftmax(rewriter, op.getLoc(), op.getInput(),
+                                        /*log=*/false));
+    return success();
+  }
+  static Value lowerSoftmax(OpBuilder &b, Location loc, Value x, bool log) {
+    Value mx =
+        reduceRows(b, loc, x, Value(), -INFINITY, identityArg,
+                   [](OpBuilder &bb, Location l, Value acc, Value v) -> Value {
+                     return arith::MaximumFOp::create(bb, l, acc, v);
+                   });
+    Value sum = reduceRows(
+        b, loc, x, mx, 0.0f,
+        [](OpBuilder &bb, Location l, Value v, Value m) -> Value {
+          return math::ExpOp::create(bb, l, arith::SubFOp::create(bb, l, v, m));
+        },
+        addF);
+    return mapWithRows(
+        b, loc, x, ValueRange{mx, sum}, ValueRange{},
+        [log](OpBuilder &bb, Location l, ValueRange a) -> Value {
+          Value shifted = arith::SubFOp::create(bb, l, a[0], a[1]);
+          if (log)
+            return arith::SubFOp::create(bb, l, shifted,
+                                         math::LogOp::create(bb, l, a[2]));
+          return arith::DivFOp::create(
+              bb, l, math::ExpOp::create(bb, l, shifted), a[2]);
+        });
+  }
+};
+
+struct LowerLogSoftmax : OpRewritePattern<LogSoftmaxOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(LogSoftmaxOp op,
+                                PatternRewriter &rewriter) const override {
+    rewriter.replaceOp(op, LowerSoftmax::lowerSoftmax(rewriter, op.getLoc(),
+                                                      op.getInput(),
+                                                      /*log=*/true));
+    return success();
+  }
+};
+
+struct LowerLayerNorm : OpRewritePattern<LayerNormOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(LayerNormOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value x = op.getInput();
+    int64_t f = cast<RankedTensorType>(x.getType()).getShape().back();
+    float invF = 1.0f / static_cast<float>(f);
+    Value sum = reduceRows(rewriter, loc, x, Value(), 0.0f, identityArg, addF);
+    Value sq = reduceRows(
+        rewriter, loc, x, sum, 0.0f,
+        [invF](OpBuilder &b, Location l, Value v, Value s) -> Value {
+          Value n = arith::ConstantOp::create(b, l, b.getF32FloatAttr(invF));
+          Value mean = arith::MulFOp::create(b, l, s, n);
+          Value d = arith::SubFOp::create(b, l, v, mean);
+          return arith::MulFOp::create(b, l, d, d);
+        },
+        addF);
+    float eps = op.getEpsilon().convertToFloat();
+    Value r = mapWithRows(
+        rewriter, loc, x, ValueRange{sum, sq},
+        ValueRange{op.getWeight(), op.getBias()},
+        [invF, eps](OpBuilder &b, Location l, ValueRange a) -> Value {
+          Value n = arith::ConstantOp::create(b, l, b.getF32FloatAttr(invF));
+          Value e = arith::ConstantOp::create(b, l, b.getF32FloatAttr(eps));
+          Value mean = arith::MulFOp::create(b, l, a[1], n);
+          Value var = arith::MulFOp::create(b, l, a[2], n);
+          Value inv =
+              math::RsqrtOp::create(b, l, arith::AddFOp::create(b, l, var, e));
+          Value norm = arith::MulFOp::create(
+              b, l, arith::SubFOp::create(b, l, a[0], mean), inv);
+          return arith::AddFOp::create(
+              b, l, arith::MulFOp::create(b, l, norm, a[3]), a[4]);
+        });
+    rewriter.replaceOp(op, r);
+    return success();
+  }
+};
+
+/// loom.scan → scf.for over time. Iteration arguments: the states, then the
+/// stacked outputs. With lengths, batch entries past their length keep their
+/// state and get zero outputs (a select in the step's epilogue).
+struct LowerScan : OpRewritePattern<ScanOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ScanOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value seq0 = op.getInputs()[0];
+    Value c0 = arith::ConstantIndexOp::create(rewriter, loc, 0);
+    Value c1 = arith::ConstantIndexOp::create(rewriter, loc, 1);
+    Value T = tensor::DimOp::create(rewriter, loc, seq0, c0);
+    Value B = tensor::DimOp::create(rewriter, loc, seq0, c1);
+    unsigned numOutputs = op.getNumOutputs();
+    unsigned numStates = op.getInits().size();
+
+    SmallVector<Value> iterInits(op.getInits().begin(), op.getInits().end());
+    for (unsigned k = 0; k < numOutputs; ++k) {
+      auto type = cast<RankedTensorType>(op.getResult(k).getType());
+      SmallVector<OpFoldResult> sizes;
+      for (int64_t d = 0; d < type.getRank(); ++d) {
+        if (!type.isDynamicDim(d))
+          sizes.push_back(rewriter.getIndexAttr(type.getDimSize(d)));
+        else if (d == 0)
+          sizes.push_back(T);
+        else if (d == 1)
+          sizes.push_back(B);
+        else
+          return rewriter.notifyMatchFailure(op, "only T and B may be dynamic");
+      }
+      iterInits.push_back(emptyTensor(rewriter, loc, type, sizes));
+    }
+    auto forOp = scf::ForOp::create(rewriter, loc, c0, T, c1, iterInits);
+    Block *body = forOp.getBody();
+    rewriter.setInsertionPointToStart(body);
+    Value iv = forOp.getInductionVar();
+    Value t = iv;
+    if (op.getReverse()) {
+      Value last = arith::SubIOp::create(rewriter, loc, T, c1);
+      t = arith::SubIOp::create(rewriter, loc, last, iv);
+    }
+    // Step slices of the input sequences.
+    SmallVector<Value> blockArgs;
+    for (Value seq : op.getInputs()) {
+      SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, seq);
+      sizes[0] = rewriter.getIndexAttr(1);
+      SmallVector<OpFoldResult> offsets(sizes.size(), rewriter.getIndexAttr(0));
+      offsets[0] = t;
+      SmallVector<OpFoldResult> strides(sizes.size(), rewriter.getIndexAttr(1));
+      auto seqType = cast<RankedTensorType>(seq.getType());
+      auto stepType = RankedTensorType::get(seqType.getShape().drop_front(),
+                                            seqType.getElementType());
+      blockArgs.push_back(tensor::ExtractSliceOp::create(
+          rewriter, loc, stepType, seq, offsets, sizes, strides));
+    }
+    for (unsigned k = 0; k < numStates; ++k)
+      blockArgs.push_back(forOp.getRegionIterArgs()[k]);
+
+    Block &scanBody = op.getBodyBlock();
+    auto yield = cast<YieldOp>(scanBody.getTerminator());
+    rewriter.inlineBlockBefore(&scanBody, body, body->end(), blockArgs);
+    rewriter.setInsertionPoint(yield);
+
+    // Mask by lengths: active[b] = t < lengths[b].
+    Value tI64;
+    if (op.getLengths())
+      tI64 =
+          arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(), t);
+    auto masked = [&](Value next, Value otherwise) -> Value {
+      if (!op.getLengths())
+        return next;
+      auto type = cast<RankedTensorType>(next.getType());
+      unsigned rank = type.getRank();
+      MLIRContext *ctx = getContext();
+      AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+      AffineMap bMap = AffineMap::get(rank, 0, getAffineDimExpr(0, ctx));
+      SmallVector<Value> ins{next, op.getLengths()};
+      SmallVector<AffineMap> maps{id, bMap};
+      if (otherwise) {
+        ins.push_back(otherwise);
+        maps.push_back(id);
+      }
+      maps.push_back(id);
+      Value init =
+          emptyTensor(rewriter, loc, type, sizesOf(rewriter, loc, next));
+      auto g = linalg::GenericOp::create(
+          rewriter, loc, type, ins, ValueRange{init}, maps, parallel(rank),
+          [&](OpBuilder &b, Location l, ValueRange args) {
+            Value len = args[1];
+            if (!len.getType().isInteger(64))
+              len = arith::ExtSIOp::create(b, l, b.getI64Type(), len);
+            Value active = arith::CmpIOp::create(
+                b, l, arith::CmpIPredicate::slt, tI64, len);
+            Value other =
+                otherwise
+                    ? args[2]
+                    : arith::ConstantOp::create(b, l, b.getF32FloatAttr(0))
+                          .getResult();
+            Value sel = arith::SelectOp::create(b, l, active, args[0], other);
+            linalg::YieldOp::create(b, l, sel);
+          });
+      return g.getResult(0);
+    };
+
+    SmallVector<Value> nextIter;
+    for (unsigned k = 0; k < numStates; ++k)
+      nextIter.push_back(masked(yield.getValues()[numOutputs + k],
+                                forOp.getRegionIterArgs()[k]));
+    for (unsigned k = 0; k < numOutputs; ++k) {
+      Value out = masked(yield.getValues()[k], Value());
+      Value acc = forOp.getRegionIterArgs()[numStates + k];
+      SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, out);
+      sizes.insert(sizes.begin(), rewriter.getIndexAttr(1));
+      SmallVector<OpFoldResult> offsets(sizes.size(), rewriter.getIndexAttr(0));
+      offsets[0] = t;
+      SmallVector<OpFoldResult> strides(sizes.size(), rewriter.getIndexAttr(1));
+      nextIter.push_back(tensor::InsertSliceOp::create(
+          rewriter, loc, out, acc, offsets, sizes, strides));
+    }
+    scf::YieldOp::create(rewriter, loc, nextIter);
+    rewriter.eraseOp(yield);
+
+    SmallVector<Value> results;
+    for (unsigned k = 0; k < numOutputs; ++k)
+      results.push_back(forOp.getResult(numStates + k));
+    for (unsigned k = 0; k < numStates; ++k)
+      results.push_back(forOp.getResult(k));
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+};
+
+struct ConvertLoomToLinalg
+    : public loom::impl::ConvertLoomToLinalgBase<ConvertLoomToLinalg> {
+  void runOnOperation() override {
+    MLIRContext *ctx = &getContext();
+    RewritePatternSet patterns(ctx);
+    patterns.add<
+        LowerLinear, LowerBinary<AddOp, arith::AddFOp>,
+        LowerBinary<SubOp, arith::SubFOp>, LowerBinary<MulOp, arith::MulFOp>,
+        LowerBinary<DivOp, arith::DivFOp>, LowerUnary<SigmoidOp>,
+        LowerUnary<TanhOp>, LowerUnary<ReluOp>, LowerUnary<ExpOp>,
+        LowerUnary<NegOp>, LowerDropout, LowerZeros, LowerSplit, LowerConcat,
+        LowerStack, LowerIndex, LowerTranspose, LowerEmbedding, LowerSoftmax,
+        LowerLogSoftmax, LowerLayerNorm, LowerScan>(ctx);
+    GreedyRewriteConfig config;
+    config.setMaxIterations(GreedyRewriteConfig::kNoLimit);
+    if (failed(
+            applyPatternsGreedily(getOperation(), std::move(patterns), config)))
+      return signalPassFailure();
+    WalkResult r = getOperation().walk([&](Operation *op) {
+      if (isa<LoomDialect>(op->getDialect())) {
+        op->emitError("could not lower '") << op->getName() << "'";
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (r.wasInterrupted())
+      signalPassFailure();
+  }
+};
+
+} // namespace

@@ -1,0 +1,120 @@
+//===- Jit.cpp - JIT-compiled model functions -------------------------===//
+#include "codegen/Jit.h"
+#include "codegen/Passes.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/IRMapping.h"
+
+using namespace loom;
+
+std::unique_ptr<JitModel> JitModel::compile(mlir::ModuleOp module,
+                                            llvm::StringRef funcName,
+                                            const TargetOptions &target,
+                                            std::string &error) {
+  mlir::OwningOpRef<mlir::ModuleOp> clone = module.clone();
+  auto func = clone->lookupSymbol<mlir::func::FuncOp>(funcName);
+  if (!func) {
+    error = "no function '" + funcName.str() + "'";
+    return nullptr;
+  }
+  // Other models of the file are not needed.
+  for (auto f : llvm::make_early_inc_range(clone->getOps<mlir::func::FuncOp>()))
+    if (f != func)
+      f.erase();
+  auto model = std::unique_ptr<JitModel>(new JitModel());
+  model->entry = "_mlir_ciface_" + funcName.str();
+  if (mlir::failed(runPipeline(*clone, loomToLinalgPipeline()))) {
+    error = "lowering to linalg failed";
+    return nullptr;
+  }
+  func = clone->lookupSymbol<mlir::func::FuncOp>(funcName);
+  for (unsigned i = 0; i < func.getNumArguments(); ++i) {
+    if (auto p = func.getArgAttrOfType<mlir::StringAttr>(i, kParamArgAttr))
+      model->params.push_back(p.str());
+    model->ranks.push_back(
+        mlir::cast<mlir::ShapedType>(func.getArgument(i).getType()).getRank());
+  }
+  for (mlir::Type t : func.getResultTypes())
+    model->ranks.push_back(mlir::cast<mlir::ShapedType>(t).getRank());
+  if (mlir::failed(runPipeline(*clone, linalgToLLVMPipeline()))) {
+    error = "lowering to the LLVM dialect failed";
+    return nullptr;
+  }
+  auto tm = createTargetMachine(target, error);
+  if (!tm)
+    return nullptr;
+  unsigned optLevel = target.optLevel;
+  llvm::TargetMachine *tmPtr = tm.get();
+  std::string translateError;
+  auto transformer = [&](llvm::Module *m) -> llvm::Error {
+    for (llvm::Function &f : *m) {
+      if (f.isDeclaration())
+        continue;
+      f.addFnAttr("target-cpu", tmPtr->getTargetCPU());
+      if (!tmPtr->getTargetFeatureString().empty())
+        f.addFnAttr("target-features", tmPtr->getTargetFeatureString());
+    }
+    return mlir::makeOptimizingTransformer(optLevel, 0, tmPtr)(m);
+  };
+  mlir::ExecutionEngineOptions options;
+  options.transformer = transformer;
+  options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
+  options.enableGDBNotificationListener = false;
+  options.enablePerfNotificationListener = false;
+  auto engine = mlir::ExecutionEngine::create(*clone, options, std::move(tm));
+  if (!engine) {
+    error = "JIT compilation failed: " + llvm::toString(engine.takeError());
+    return nullptr;
+  }
+  model->engine = std::move(*engine);
+  return model;
+}
+
+bool JitModel::run(const std::vector<BufferRef> &inputs,
+                   const std::vector<BufferRef> &weights,
+                   const std::vector<BufferRef> &outputs, std::string &error) {
+  std::vector<const BufferRef *> all;
+  for (const BufferRef &b : inputs)
+    all.push_back(&b);
+  for (const BufferRef &b : weights)
+    all.push_back(&b);
+  for (const BufferRef &b : outputs)
+    all.push_back(&b);
+  if (all.size() != ranks.size()) {
+    error = "expected " + std::to_string(ranks.size()) + " buffers, got " +
+            std::to_string(all.size());
+    return false;
+  }
+  // One memref descriptor per argument: {allocated, aligned, offset,
+  // sizes[rank], strides[rank]}, dense row-major.
+  std::vector<std::vector<int64_t>> descriptors(all.size());
+  std::vector<void *> descPtrs(all.size());
+  std::vector<void *> packed(all.size());
+  for (size_t i = 0; i < all.size(); ++i) {
+    const BufferRef &b = *all[i];
+    if (b.shape.size() != ranks[i]) {
+      error = "buffer " + std::to_string(i) + " has rank " +
+              std::to_string(b.shape.size()) + ", expected " +
+              std::to_string(ranks[i]);
+      return false;
+    }
+    std::vector<int64_t> &d = descriptors[i];
+    d.resize(3 + 2 * ranks[i]);
+    d[0] = d[1] = reinterpret_cast<int64_t>(b.data);
+    d[2] = 0;
+    int64_t stride = 1;
+    for (int64_t k = ranks[i] - 1; k >= 0; --k) {
+      d[3 + k] = b.shape[k];
+      d[3 + ranks[i] + k] = stride;
+      stride *= b.shape[k];
+    }
+    descPtrs[i] = d.data();
+    packed[i] = &descPtrs[i];
+  }
+  if (llvm::Error e = engine->invokePacked(entry, packed)) {
+    error = "cannot call the compiled model: " + llvm::toString(std::move(e));
+    return false;
+  }
+  return true;
+}

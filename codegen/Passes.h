@@ -1,0 +1,30 @@
+//===- Passes.h - lowering passes of loom -----------------------*- C++ -*-===//
+#ifndef LOOM_CODEGEN_PASSES_H
+#define LOOM_CODEGEN_PASSES_H
+
+#include "ir/LoomDialect.h"
+
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Pass/Pass.h"
+
+namespace loom {
+
+#define GEN_PASS_DECL
+#include "codegen/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "codegen/Passes.h.inc"
+
+/// Attribute names on arguments of a lowered model function.
+constexpr const char *kParamArgAttr = "loom.param";
+constexpr const char *kOutputArgAttr = "loom.output";
+
+} // namespace loom
+
+#endif

@@ -1,0 +1,89 @@
+//===- Passes.td - lowering passes of loom -----------------*- tablegen -*-===//
+//
+// Passes that take a loom model function towards native code. The whole
+// pipeline is assembled in Pipeline.cpp from these and upstream passes.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOOM_CODEGEN_PASSES_TD
+#define LOOM_CODEGEN_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def LoomParamsToArgs : Pass<"loom-params-to-args", "mlir::ModuleOp"> {
+  let summary = "turn named parameters into arguments of the model function";
+  let description = [{
+    Replaces every `loom.param` of a model function by a new function
+    argument (one per distinct name, in first-use order), marked with a
+    `loom.param` argument attribute holding the name. The runtime passes the
+    weight buffers through these arguments; tied weights share one argument.
+
+    Before:
+    ```mlir
+    func.func @M(%x: tensor<?x8xf32>) -> tensor<?x4xf32> attributes {loom.model} {
+      %w = loom.param "fc.weight" : tensor<4x8xf32>
+      ...
+    ```
+    After:
+    ```mlir
+    func.func @M(%x: tensor<?x8xf32>, %w: tensor<4x8xf32> {loom.param = "fc.weight"}) ...
+    ```
+  }];
+  let dependentDialects = ["::loom::LoomDialect", "::mlir::func::FuncDialect"];
+}
+
+def LoomOutputsToArgs : Pass<"loom-outputs-to-args", "mlir::ModuleOp"> {
+  let summary = "write model results into caller-provided buffers";
+  let description = [{
+    Turns each result of a model function into a trailing `memref` argument
+    (marked `loom.output`) that the result is materialized into, and leaves
+    the function without results. The caller owns every buffer: the JIT ABI
+    is then a flat list of memref descriptors with no allocation crossing the
+    boundary.
+  }];
+  let dependentDialects = ["::mlir::bufferization::BufferizationDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
+def ConvertLoomToLinalg : Pass<"convert-loom-to-linalg", "mlir::func::FuncOp"> {
+  let summary = "lower loom ops to linalg, tensor, scf, arith and math";
+  let description = [{
+    Lowers every loom op on tensors: `loom.linear` to a contraction over a
+    transposed weight (transposed once at function entry, not per step),
+    elementwise ops to `linalg.generic`, shape ops to `tensor` slices, and
+    `loom.scan` to an `scf.for` over time whose iteration arguments carry the
+    states and the stacked outputs; lengths become a select in the step.
+    Expects parameters to be function arguments (`loom-params-to-args`).
+  }];
+  let dependentDialects = [
+    "::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect",
+    "::mlir::scf::SCFDialect", "::mlir::arith::ArithDialect",
+    "::mlir::math::MathDialect"
+  ];
+}
+
+def LoomExpandMath : Pass<"loom-expand-math", "mlir::func::FuncOp"> {
+  let summary = "replace tanh, exp and log by vectorizable polynomial approximations";
+  let description = [{
+    Applies MLIR's polynomial approximations to `math.tanh`, `math.exp` and
+    `math.log`
+    so that the gate nonlinearities become plain arithmetic that LLVM can
+    vectorize, instead of calls into libm.
+  }];
+  let dependentDialects = ["::mlir::math::MathDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
+def LoomCopiesToLoops : Pass<"loom-copies-to-linalg", "mlir::func::FuncOp"> {
+  let summary = "turn memref.copy into linalg.copy";
+  let description = [{
+    Bufferization copies strided views with `memref.copy`, which the LLVM
+    lowering turns into a call to a runtime library (`memrefCopy`). As a
+    `linalg.copy` it becomes plain loops instead, so compiled models need no
+    runtime library, in the JIT or in an object file.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
+#endif

@@ -1,0 +1,64 @@
+//===- Pipeline.h - from the loom dialect to native code --------*- C++ -*-===//
+//
+// The compilation phases of a loom model, each a pass pipeline, and the
+// target machine they compile for. `loom compile --emit=<phase>` stops after
+// a phase; the JIT runs them all.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOOM_CODEGEN_PIPELINE_H
+#define LOOM_CODEGEN_PIPELINE_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Target/TargetMachine.h"
+
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace loom {
+
+/// Which machine to compile for; empty fields mean the host's.
+struct TargetOptions {
+  std::string triple;
+  std::string cpu;
+  std::string features; // "+avx2,-avx512f"
+  unsigned optLevel = 3;
+};
+
+/// Registers the dialects, passes and LLVM translations the pipeline needs.
+void registerCodegen(mlir::DialectRegistry &registry);
+
+/// Creates the target machine for `options`, or sets `error`.
+std::unique_ptr<llvm::TargetMachine>
+createTargetMachine(const TargetOptions &options, std::string &error);
+
+/// The pass pipelines of each phase, as textual MLIR pipelines on the module
+/// (reproduce one with `loom-opt --pass-pipeline='builtin.module(...)'`).
+const char *loomToLinalgPipeline();
+const char *linalgToLLVMPipeline();
+
+/// Runs a textual pipeline on `module`; `configure` may add instrumentation
+/// (IR printing, timing) to the pass manager first.
+mlir::LogicalResult
+runPipeline(mlir::ModuleOp module, const char *pipeline,
+            const std::function<void(mlir::PassManager &)> &configure = {});
+
+/// Translates a module in the LLVM dialect to LLVM IR for `tm` and optimizes
+/// it at the target's optimization level.
+std::unique_ptr<llvm::Module> translateAndOptimize(mlir::ModuleOp module,
+                                                   llvm::LLVMContext &ctx,
+                                                   llvm::TargetMachine &tm,
+                                                   unsigned optLevel,
+                                                   std::string &error);
+
+/// Emits assembly or an object file for `module` with `tm`.
+bool emitMachineCode(llvm::Module &module, llvm::TargetMachine &tm,
+                     bool assembly, llvm::raw_pwrite_stream &os,
+                     std::string &error);
+
+} // namespace loom
+
+#endif
