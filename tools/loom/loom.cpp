@@ -12,6 +12,7 @@
 #include "ir/LoomDialect.h"
 #include "reference/Interpreter.h"
 #include "runtime/FileIO.h"
+#include "runtime/Json.h"
 #include "runtime/ModelBinding.h"
 #include "runtime/Npy.h"
 #include "runtime/SafeTensors.h"
@@ -39,23 +40,25 @@ static cl::SubCommand initCmd("init",
                               "Write initial weights (PyTorch's defaults)");
 static cl::SubCommand compileCmd("compile", "Compile a model and print IR");
 static cl::SubCommand runCmd("run", "Run inference on .npy inputs");
+static cl::SubCommand sampleCmd("sample",
+                                "Generate text from a language model");
 
 static cl::opt<std::string> modelFile(cl::Positional, cl::Required,
                                       cl::desc("<model.loom>"),
                                       cl::sub(checkCmd), cl::sub(paramsCmd),
                                       cl::sub(initCmd), cl::sub(compileCmd),
-                                      cl::sub(runCmd));
+                                      cl::sub(runCmd), cl::sub(sampleCmd));
 static cl::opt<std::string> modelName("model",
                                       cl::desc("Model to use when the file "
                                                "defines several"),
                                       cl::sub(checkCmd), cl::sub(paramsCmd),
                                       cl::sub(initCmd), cl::sub(compileCmd),
-                                      cl::sub(runCmd));
+                                      cl::sub(runCmd), cl::sub(sampleCmd));
 static cl::opt<std::string> outputFile("o", cl::desc("Output file"),
                                        cl::value_desc("file"), cl::sub(initCmd),
                                        cl::sub(compileCmd));
 static cl::opt<uint64_t> seed("seed", cl::desc("Random seed"), cl::init(0),
-                              cl::sub(initCmd));
+                              cl::sub(initCmd), cl::sub(sampleCmd));
 
 enum class Emit { AST, Loom, Linalg, LLVMDialect, LLVMIR, Asm, Obj };
 static cl::opt<Emit> emit(
@@ -98,12 +101,12 @@ static cl::opt<Backend>
             cl::values(clEnumValN(Backend::JIT, "jit", "compiled native code"),
                        clEnumValN(Backend::Interpreter, "interpreter",
                                   "the reference interpreter (slow)")),
-            cl::sub(runCmd));
+            cl::sub(runCmd), cl::sub(sampleCmd));
 
 static cl::opt<std::string> weightsFile("weights",
                                         cl::desc("Weights (.safetensors)"),
-                                        cl::value_desc("file"),
-                                        cl::sub(runCmd));
+                                        cl::value_desc("file"), cl::sub(runCmd),
+                                        cl::sub(sampleCmd));
 static cl::list<std::string> inputs("input",
                                     cl::desc("A model input: NAME=FILE.npy"),
                                     cl::value_desc("name=file"),
@@ -111,6 +114,24 @@ static cl::list<std::string> inputs("input",
 static cl::opt<std::string>
     outputDir("output-dir", cl::desc("Directory for NAME.npy outputs"),
               cl::value_desc("dir"), cl::sub(runCmd));
+
+static cl::opt<std::string>
+    vocabFile("vocab",
+              cl::desc("Vocabulary: a JSON list of tokens in id order "
+                       "(default: the weights file's name + .vocab.json)"),
+              cl::value_desc("file"), cl::sub(sampleCmd));
+static cl::opt<std::string> prompt("prompt", cl::desc("Text to start from"),
+                                   cl::sub(sampleCmd));
+static cl::opt<unsigned> numTokens("tokens",
+                                   cl::desc("How many tokens to generate"),
+                                   cl::init(200), cl::sub(sampleCmd));
+static cl::opt<double>
+    temperature("temperature",
+                cl::desc("Softmax temperature (0: always the likeliest)"),
+                cl::init(1.0), cl::sub(sampleCmd));
+static cl::opt<unsigned> topK("top-k",
+                              cl::desc("Sample among the K likeliest (0: all)"),
+                              cl::init(0), cl::sub(sampleCmd));
 
 static int fail(const llvm::Twine &msg) {
   llvm::WithColor::error(llvm::errs(), "loom") << msg << "\n";
@@ -405,6 +426,83 @@ static reference::Array toArray(const Tensor &t) {
   return a;
 }
 
+namespace {
+/// Runs a loaded model on bound inputs with the chosen backend; compiled
+/// once, run many times (any T and B).
+class Runner {
+public:
+  bool init(Loaded &m, std::map<std::string, Tensor> weights,
+            std::string &error) {
+    model = &m;
+    params = std::move(weights);
+    if (backend == Backend::Interpreter) {
+      for (const auto &[name, t] : params)
+        refParams[name] = toArray(t);
+      return true;
+    }
+    jit =
+        JitModel::compile(*m.module, m.func.getName(), targetOptions(), error);
+    return jit != nullptr;
+  }
+
+  bool run(std::vector<Tensor> &inputs, std::vector<Tensor> &outputs,
+           std::string &error) {
+    outputs.clear();
+    if (!jit) {
+      std::vector<reference::Array> in, out;
+      for (const Tensor &t : inputs)
+        in.push_back(toArray(t));
+      if (!reference::run(model->func, in, refParams, out, error))
+        return false;
+      for (const reference::Array &a : out)
+        outputs.push_back(Tensor::f32(a.shape, a.f));
+      return true;
+    }
+    std::vector<std::vector<int64_t>> inShapes;
+    for (const Tensor &t : inputs)
+      inShapes.push_back(t.shape);
+    auto outShapes = inferOutputShapes(model->func, inShapes);
+    if (!outShapes) {
+      error = outShapes.error();
+      return false;
+    }
+    std::vector<BufferRef> inBufs, weightBufs, outBufs;
+    for (Tensor &t : inputs)
+      inBufs.push_back({t.data.data(), t.shape});
+    for (const std::string &name : jit->parameterNames()) {
+      Tensor &t = params[name];
+      weightBufs.push_back({t.data.data(), t.shape});
+    }
+    for (const auto &shape : *outShapes)
+      outputs.push_back(Tensor::zeros(DType::F32, shape));
+    for (Tensor &t : outputs)
+      outBufs.push_back({t.data.data(), t.shape});
+    return jit->run(inBufs, weightBufs, outBufs, error);
+  }
+
+private:
+  Loaded *model = nullptr;
+  std::map<std::string, Tensor> params;
+  reference::ParamMap refParams;
+  std::unique_ptr<JitModel> jit;
+};
+} // namespace
+
+/// Reads the weights file and binds the model's parameters.
+static std::optional<std::map<std::string, Tensor>> loadWeights(Loaded &m) {
+  auto weights = readSafeTensors(weightsFile);
+  if (!weights) {
+    fail(weights.error());
+    return std::nullopt;
+  }
+  auto params = bindWeights(m.func, *weights);
+  if (!params) {
+    fail(weightsFile + ": " + params.error());
+    return std::nullopt;
+  }
+  return params.take();
+}
+
 static int runRun() {
   if (weightsFile.empty())
     return fail("run needs --weights FILE.safetensors");
@@ -432,58 +530,19 @@ static int runRun() {
   Status values = checkInputValues(m->func, *bound);
   if (!values.ok())
     return fail(values.error());
-  auto weights = readSafeTensors(weightsFile);
-  if (!weights)
-    return fail(weights.error());
-  auto params = bindWeights(m->func, *weights);
+  auto params = loadWeights(*m);
   if (!params)
-    return fail(weightsFile + ": " + params.error());
-
+    return 1;
+  Runner runner;
+  std::string error;
+  std::vector<Tensor> results;
+  if (!runner.init(*m, std::move(*params), error) ||
+      !runner.run(*bound, results, error))
+    return fail(error);
   ModelSignature sig = signatureOf(m->func);
   std::vector<std::pair<std::string, Tensor>> outs;
-  if (backend == Backend::JIT) {
-    std::string error;
-    auto jit = JitModel::compile(*m->module, m->func.getName(), targetOptions(),
-                                 error);
-    if (!jit)
-      return fail(error);
-    std::vector<std::vector<int64_t>> inShapes;
-    for (const Tensor &t : *bound)
-      inShapes.push_back(t.shape);
-    auto outShapes = inferOutputShapes(m->func, inShapes);
-    if (!outShapes)
-      return fail(outShapes.error());
-    std::vector<BufferRef> inBufs, weightBufs, outBufs;
-    for (Tensor &t : *bound)
-      inBufs.push_back({t.data.data(), t.shape});
-    for (const std::string &name : jit->parameterNames()) {
-      Tensor &t = (*params)[name];
-      weightBufs.push_back({t.data.data(), t.shape});
-    }
-    for (size_t k = 0; k < outShapes->size(); ++k) {
-      outs.push_back(
-          {sig.outputs[k].name, Tensor::zeros(DType::F32, (*outShapes)[k])});
-    }
-    for (auto &[name, t] : outs)
-      outBufs.push_back({t.data.data(), t.shape});
-    if (!jit->run(inBufs, weightBufs, outBufs, error))
-      return fail(error);
-    return writeOutputs(outs);
-  }
-
-  reference::ParamMap refParams;
-  for (const auto &[name, t] : *params)
-    refParams[name] = toArray(t);
-  std::vector<reference::Array> refInputs, refOutputs;
-  for (const Tensor &t : *bound)
-    refInputs.push_back(toArray(t));
-  std::string error;
-  if (!reference::run(m->func, refInputs, refParams, refOutputs, error))
-    return fail(error);
-
-  for (size_t k = 0; k < refOutputs.size(); ++k)
-    outs.push_back({sig.outputs[k].name,
-                    Tensor::f32(refOutputs[k].shape, refOutputs[k].f)});
+  for (size_t k = 0; k < results.size(); ++k)
+    outs.push_back({sig.outputs[k].name, std::move(results[k])});
   return writeOutputs(outs);
 }
 
@@ -506,6 +565,172 @@ writeOutputs(const std::vector<std::pair<std::string, Tensor>> &outs) {
   return 0;
 }
 
+/// The UTF-8 characters of `text`, one string each.
+static std::vector<std::string> utf8Chars(llvm::StringRef text) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < text.size();) {
+    unsigned char c = text[i];
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : 4;
+    n = std::min(n, text.size() - i);
+    out.push_back(text.substr(i, n).str());
+    i += n;
+  }
+  return out;
+}
+
+/// `loom sample`: feeds the prompt, then one sampled token at a time. The
+/// model's i64 input takes the tokens ([T, B] with B = 1), its first output
+/// is the logits, and its f32 inputs are recurrent states fed back from the
+/// outputs that follow the logits, in order.
+static int runSample() {
+  if (weightsFile.empty())
+    return fail("sample needs --weights FILE.safetensors");
+  if (temperature < 0)
+    return fail("--temperature must not be negative");
+  std::string vocabPath = vocabFile;
+  if (vocabPath.empty()) {
+    llvm::SmallString<256> p(weightsFile);
+    llvm::sys::path::replace_extension(p, "vocab.json");
+    vocabPath = std::string(p);
+  }
+  auto bytes = readFileBytes(vocabPath);
+  if (!bytes)
+    return fail(bytes.error() + " (pass the vocabulary with --vocab)");
+  auto json =
+      json::parse(reinterpret_cast<const char *>(bytes->data()), bytes->size());
+  if (!json)
+    return fail(vocabPath + ": " + json.error());
+  if (json->kind != json::Value::Kind::Array || json->elements.empty())
+    return fail(vocabPath + ": expected a non-empty JSON list of tokens");
+  std::vector<std::string> vocab;
+  std::map<std::string, int64_t> ids;
+  bool words = false;
+  for (const json::Value &v : json->elements) {
+    if (v.kind != json::Value::Kind::String)
+      return fail(vocabPath + ": every token must be a string");
+    if (utf8Chars(v.string).size() != 1)
+      words = true;
+    ids.emplace(v.string, vocab.size());
+    vocab.push_back(v.string);
+  }
+  auto m = load();
+  if (!m)
+    return 1;
+  ModelSignature sig = signatureOf(m->func);
+  int tokensInput = -1;
+  std::vector<int> stateInputs;
+  for (size_t i = 0; i < sig.inputs.size(); ++i) {
+    if (sig.inputs[i].isInt) {
+      if (tokensInput >= 0 || sig.inputs[i].dims.size() != 2)
+        return fail("sample needs a model with one i64[T, B] token input");
+      tokensInput = i;
+    } else {
+      stateInputs.push_back(i);
+    }
+  }
+  if (tokensInput < 0)
+    return fail("sample needs a model with an i64[T, B] token input");
+  if (sig.outputs.size() < 1 + stateInputs.size())
+    return fail("sample needs the logits as the first output, followed by "
+                "one final state per state input");
+  auto params = loadWeights(*m);
+  if (!params)
+    return 1;
+
+  // Tokenize the prompt.
+  std::vector<std::string> pieces;
+  if (words) {
+    llvm::SmallVector<llvm::StringRef> split;
+    llvm::StringRef(prompt).split(split, ' ', -1, false);
+    for (llvm::StringRef w : split)
+      pieces.push_back(w.str());
+  } else {
+    pieces = utf8Chars(prompt);
+  }
+  if (pieces.empty())
+    return fail("--prompt must not be empty");
+  std::vector<int64_t> tokens;
+  for (const std::string &p : pieces) {
+    auto it = ids.find(p);
+    if (it == ids.end())
+      return fail("the prompt has '" + p +
+                  "', which is not in the vocabulary " + vocabPath);
+    tokens.push_back(it->second);
+  }
+
+  Runner runner;
+  std::string error;
+  if (!runner.init(*m, std::move(*params), error))
+    return fail(error);
+  // Initial states are zeros of the declared shape with B = 1.
+  std::vector<Tensor> states;
+  for (int i : stateInputs) {
+    std::vector<int64_t> shape;
+    for (const std::string &d : sig.inputs[i].dims) {
+      if (d == sig.inputs[tokensInput].dims[1])
+        shape.push_back(1);
+      else if (!d.empty() && std::isdigit((unsigned char)d[0]))
+        shape.push_back(std::stoll(d));
+      else
+        return fail("state input '" + sig.inputs[i].name + "' has size '" + d +
+                    "', which sample cannot choose");
+    }
+    states.push_back(Tensor::zeros(DType::F32, shape));
+  }
+  std::mt19937_64 rng(seed);
+  std::vector<int64_t> feed = tokens;
+  std::string text = prompt;
+  for (unsigned n = 0; n <= numTokens; ++n) {
+    std::vector<Tensor> in(sig.inputs.size());
+    int64_t T = feed.size();
+    in[tokensInput] = Tensor::i64({T, 1}, feed);
+    for (size_t k = 0; k < stateInputs.size(); ++k)
+      in[stateInputs[k]] = states[k];
+    std::vector<Tensor> out;
+    if (!runner.run(in, out, error))
+      return fail(error);
+    const Tensor &logits = out[0];
+    if (logits.shape.size() != 3 || logits.shape[0] != T ||
+        logits.shape[2] != (int64_t)vocab.size())
+      return fail("the first output must be logits [T, B, " +
+                  std::to_string(vocab.size()) + "], found " +
+                  logits.shapeString());
+    if (n == numTokens)
+      break;
+    for (size_t k = 0; k < stateInputs.size(); ++k)
+      states[k] = out[1 + k];
+    const float *last = logits.f32Data() + (T - 1) * vocab.size();
+    std::vector<std::pair<double, int64_t>> scored;
+    for (size_t v = 0; v < vocab.size(); ++v)
+      scored.push_back({last[v], (int64_t)v});
+    std::sort(scored.begin(), scored.end(),
+              [](auto &a, auto &b) { return a.first > b.first; });
+    if (topK > 0 && topK < scored.size())
+      scored.resize(topK);
+    int64_t next = scored[0].second;
+    if (temperature > 0) {
+      std::vector<double> weights;
+      for (auto &[logit, id] : scored)
+        weights.push_back(std::exp((logit - scored[0].first) / temperature));
+      std::discrete_distribution<size_t> pick(weights.begin(), weights.end());
+      next = scored[pick(rng)].second;
+    }
+    const std::string &piece = vocab[next];
+    if (words)
+      text += piece == "<eos>" ? "\n" : " " + piece;
+    else
+      text += piece;
+    // With recurrent states only the new token is fed; without, the whole
+    // text is run again.
+    if (stateInputs.empty())
+      feed.push_back(next);
+    else
+      feed = {next};
+  }
+  llvm::outs() << text << "\n";
+  return 0;
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   if (!cl::ParseCommandLineOptions(
@@ -517,7 +742,9 @@ int main(int argc, char **argv) {
           "  loom compile MODEL.loom --emit=ast|loom|linalg|llvm-dialect|"
           "llvm-ir|asm|obj [-o OUT]\n"
           "  loom run     MODEL.loom --weights W.safetensors "
-          "--input NAME=FILE.npy ... --output-dir DIR\n",
+          "--input NAME=FILE.npy ... --output-dir DIR\n"
+          "  loom sample  MODEL.loom --weights W.safetensors --prompt TEXT "
+          "[--tokens N] [--temperature T] [--top-k K] [--seed S]\n",
           &llvm::errs()))
     return 1;
   if (checkCmd)
@@ -530,6 +757,8 @@ int main(int argc, char **argv) {
     return runCompile();
   if (runCmd)
     return runRun();
+  if (sampleCmd)
+    return runSample();
   cl::PrintHelpMessage();
   return 1;
 }

@@ -1,0 +1,295 @@
+//===- DifferentialTest.cpp - JIT vs reference interpreter ------------===//
+//
+// Generates random models (random user cells and prelude cells, random
+// layer options and sizes), compiles each with the JIT and compares it with
+// the reference interpreter on random weights and inputs.
+//
+// LOOM_DIFF_SEED=<n> reproduces a run (the seed is printed); LOOM_DIFF_COUNT
+// sets how many models (default 100).
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/Jit.h"
+#include "frontend/Frontend.h"
+#include "reference/Interpreter.h"
+#include "runtime/ModelBinding.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/Support/MemoryBuffer.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <random>
+#include <sstream>
+
+using namespace loom;
+
+namespace {
+
+struct Case {
+  std::string source;
+  int64_t T, B, inputSize;
+  bool batchFirst = false, withLengths = false, withState = false;
+  int64_t stateRows = 0;
+  std::vector<int64_t> stateSizes;
+};
+
+class Generator {
+public:
+  explicit Generator(uint64_t seed) : rng(seed) {}
+
+  int64_t pick(int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+  }
+  bool coin() { return pick(0, 1) == 1; }
+
+  /// A random elementwise expression over `names`, kept bounded by
+  /// squashing functions so that values stay in a comparable range.
+  std::string expr(const std::vector<std::string> &names, int depth) {
+    if (depth == 0 || pick(0, 3) == 0)
+      return names[pick(0, names.size() - 1)];
+    switch (pick(0, 6)) {
+    case 0:
+      return "sigmoid(" + expr(names, depth - 1) + ")";
+    case 1:
+      return "tanh(" + expr(names, depth - 1) + ")";
+    case 2:
+      return "relu(" + expr(names, depth - 1) + ")";
+    case 3:
+      return "(" + expr(names, depth - 1) + " + " + expr(names, depth - 1) +
+             ")";
+    case 4:
+      return "(" + expr(names, depth - 1) + " - " + expr(names, depth - 1) +
+             ")";
+    case 5:
+      return "(" + expr(names, depth - 1) + " * " + expr(names, depth - 1) +
+             ")";
+    default:
+      return "(0.5 * " + expr(names, depth - 1) + ")";
+    }
+  }
+
+  Case make() {
+    Case c;
+    std::ostringstream os;
+    int kind = pick(0, 5);
+    int64_t H = pick(1, 12), P = pick(1, 12);
+    std::string call;
+    if (kind == 0) {
+      // A random user cell with one or two states.
+      int states = pick(1, 2);
+      int64_t k = pick(1, 4);
+      os << "cell Rand(x[I], h[H]" << (states == 2 ? ", c[H]" : "") << ") {\n"
+         << "  param W[" << k << "H, I], U[" << k << "H, H], b[" << k
+         << "H], p[H]\n";
+      std::vector<std::string> gates;
+      os << "  ";
+      for (int64_t g = 0; g < k; ++g) {
+        gates.push_back("g" + std::to_string(g));
+        os << (g ? ", " : "") << gates.back();
+      }
+      if (k == 1)
+        os << " = W @ x + U @ h + b\n";
+      else
+        os << " = split(W @ x + U @ h + b, " << k << ")\n";
+      std::vector<std::string> names = gates;
+      names.push_back("h");
+      names.push_back("p");
+      if (states == 2) {
+        names.push_back("c");
+        // Adding a gate keeps each state dependent on the step's input.
+        os << "  c = tanh(" << expr(names, 3) << " + g0)\n";
+        names.push_back("c");
+      }
+      os << "  h = tanh(" << expr(names, 3) << " + " << gates.back()
+         << ")\n}\n";
+      call = "Rand(x, " + std::to_string(H);
+      c.stateSizes.assign(states, H);
+    } else if (kind == 1) {
+      call = "rnn(x, " + std::to_string(H) +
+             (coin() ? ", nonlinearity = relu" : "");
+      c.stateSizes = {H};
+    } else if (kind == 2) {
+      call = "lstm(x, " + std::to_string(H);
+      c.stateSizes = {H, H};
+    } else if (kind == 3) {
+      call =
+          "lstm(x, " + std::to_string(H) + ", proj_size = " + std::to_string(P);
+      c.stateSizes = {P, H};
+    } else {
+      call = "gru(x, " + std::to_string(H);
+      c.stateSizes = {H};
+    }
+    int64_t layers = pick(1, 3);
+    bool bidir = coin();
+    c.batchFirst = pick(0, 3) == 0;
+    c.withLengths = coin();
+    c.withState = pick(0, 2) == 0;
+    c.T = pick(1, 7);
+    c.B = pick(1, 5);
+    c.inputSize = pick(1, 10);
+    c.stateRows = layers * (bidir ? 2 : 1);
+    os << "model M(i = " << c.inputSize << ") {\n";
+    os << "  input x : f32[" << (c.batchFirst ? "B, T" : "T, B") << ", i]\n";
+    if (c.withLengths)
+      os << "  input lengths : i64[B]\n";
+    std::vector<std::string> stateNames;
+    if (c.withState)
+      for (size_t k = 0; k < c.stateSizes.size(); ++k) {
+        stateNames.push_back("s" + std::to_string(k));
+        os << "  input " << stateNames.back() << " : f32[" << c.stateRows
+           << ", B, " << c.stateSizes[k] << "]\n";
+      }
+    os << "  y, " << (c.stateSizes.size() == 2 ? "(a, b)" : "a")
+       << " = rnn: " << call << ", layers = " << layers
+       << ", bidirectional = " << (bidir ? "true" : "false")
+       << ", batch_first = " << (c.batchFirst ? "true" : "false");
+    if (c.withLengths)
+      os << ", lengths = lengths";
+    if (c.withState) {
+      os << ", state = ";
+      if (stateNames.size() == 1)
+        os << stateNames[0];
+      else
+        os << "(" << stateNames[0] << ", " << stateNames[1] << ")";
+    }
+    os << ")\n";
+    std::string out = "y";
+    if (coin()) {
+      os << "  z = fc: linear(y, " << pick(1, 6) << ")\n";
+      out = coin() ? "z" : "y, z";
+    }
+    os << "  output " << out << ", a" << (c.stateSizes.size() == 2 ? ", b" : "")
+       << "\n}\n";
+    c.source = os.str();
+    return c;
+  }
+
+  std::vector<float> values(int64_t n, float scale) {
+    std::uniform_real_distribution<float> d(-scale, scale);
+    std::vector<float> v(n);
+    for (float &x : v)
+      x = d(rng);
+    return v;
+  }
+
+  std::mt19937_64 rng;
+};
+
+int64_t product(const std::vector<int64_t> &shape) {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+reference::Array toArray(const Tensor &t) {
+  reference::Array a;
+  a.shape = t.shape;
+  if (t.dtype == DType::I64) {
+    a.isInt = true;
+    a.i.assign(t.i64Data(), t.i64Data() + t.numElements());
+  } else {
+    a.f.assign(t.f32Data(), t.f32Data() + t.numElements());
+  }
+  return a;
+}
+
+TEST(Differential, JitMatchesInterpreterOnRandomModels) {
+  uint64_t seed = std::chrono::steady_clock::now().time_since_epoch().count();
+  if (const char *s = std::getenv("LOOM_DIFF_SEED"))
+    seed = std::strtoull(s, nullptr, 10);
+  int count = 100;
+  if (const char *s = std::getenv("LOOM_DIFF_COUNT"))
+    count = std::atoi(s);
+  std::printf("differential test: seed %llu, %d models "
+              "(reproduce with LOOM_DIFF_SEED=%llu)\n",
+              (unsigned long long)seed, count, (unsigned long long)seed);
+  Generator gen(seed);
+  mlir::DialectRegistry registry;
+  registerCodegen(registry);
+  double worst = 0;
+  for (int n = 0; n < count; ++n) {
+    Case c = gen.make();
+    SCOPED_TRACE("model " + std::to_string(n) + " (seed " +
+                 std::to_string(seed) + "):\n" + c.source);
+    mlir::MLIRContext context(registry);
+    auto source = parseSource(
+        llvm::MemoryBuffer::getMemBufferCopy(c.source, "rand.loom"));
+    ASSERT_TRUE(source);
+    auto module = generate(context, *source);
+    ASSERT_TRUE(module);
+    auto func = findModel(*module);
+    ASSERT_TRUE(func.ok());
+
+    // Inputs, in declaration order.
+    std::map<std::string, Tensor> given;
+    std::vector<int64_t> xShape =
+        c.batchFirst ? std::vector<int64_t>{c.B, c.T, c.inputSize}
+                     : std::vector<int64_t>{c.T, c.B, c.inputSize};
+    given["x"] = Tensor::f32(xShape, gen.values(product(xShape), 1.0f));
+    if (c.withLengths) {
+      std::vector<int64_t> len(c.B);
+      for (int64_t &l : len)
+        l = gen.pick(1, c.T);
+      given["lengths"] = Tensor::i64({c.B}, len);
+    }
+    if (c.withState)
+      for (size_t k = 0; k < c.stateSizes.size(); ++k) {
+        std::vector<int64_t> shape{c.stateRows, c.B, c.stateSizes[k]};
+        given["s" + std::to_string(k)] =
+            Tensor::f32(shape, gen.values(product(shape), 1.0f));
+      }
+    auto inputs = bindInputs(*func, given);
+    ASSERT_TRUE(inputs.ok()) << inputs.error();
+    std::map<std::string, Tensor> weights;
+    for (const ParamInfo &p : parametersOf(*func))
+      weights[p.name] =
+          Tensor::f32(p.shape, gen.values(product(p.shape), 0.6f));
+
+    // The oracle.
+    reference::ParamMap refParams;
+    for (auto &[name, t] : weights)
+      refParams[name] = toArray(t);
+    std::vector<reference::Array> refInputs, expected;
+    for (const Tensor &t : *inputs)
+      refInputs.push_back(toArray(t));
+    std::string error;
+    ASSERT_TRUE(reference::run(*func, refInputs, refParams, expected, error))
+        << error;
+
+    // The JIT.
+    auto jit =
+        JitModel::compile(*module, func->getName(), TargetOptions(), error);
+    ASSERT_TRUE(jit) << error;
+    std::vector<BufferRef> in, w, out;
+    for (Tensor &t : *inputs)
+      in.push_back({t.data.data(), t.shape});
+    for (const std::string &name : jit->parameterNames())
+      w.push_back({weights[name].data.data(), weights[name].shape});
+    std::vector<Tensor> actual;
+    for (const reference::Array &e : expected)
+      actual.push_back(Tensor::zeros(DType::F32, e.shape));
+    for (Tensor &t : actual)
+      out.push_back({t.data.data(), t.shape});
+    ASSERT_TRUE(jit->run(in, w, out, error)) << error;
+
+    for (size_t k = 0; k < expected.size(); ++k) {
+      const float *a = actual[k].f32Data();
+      for (size_t i = 0; i < expected[k].f.size(); ++i) {
+        double e = expected[k].f[i];
+        double err = std::fabs(a[i] - e);
+        worst = std::max(worst, err / (1e-5 + 1e-4 * std::fabs(e)));
+        ASSERT_LE(err, 1e-5 + 1e-4 * std::fabs(e))
+            << "output " << k << " element " << i << ": JIT " << a[i]
+            << ", interpreter " << e;
+      }
+    }
+  }
+  std::printf("worst error: %.3g of the forward tolerance\n", worst);
+}
+
+} // namespace
