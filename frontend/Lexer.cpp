@@ -1,6 +1,8 @@
 //===- Lexer.cpp - tokens of the loom DSL -----------------------------===//
 #include "frontend/Lexer.h"
 
+#include "llvm/Support/ConvertUTF.h"
+
 #include <cctype>
 
 using namespace loom;
@@ -112,9 +114,26 @@ Token Lexer::next() {
   case ';':
     ++cur;
     return make(Token::Punct);
-  default:
+  default: {
     ++cur;
-    error = "unexpected character";
+    auto byte = static_cast<unsigned char>(c);
+    unsigned n = llvm::getNumBytesForUTF8(byte);
+    if (byte >= 0x20 && byte < 0x7f) {
+      error = std::string("unexpected character '") + c + "'";
+    } else if (byte >= 0x80 && n > 1 && start + n <= end &&
+               llvm::isLegalUTF8Sequence(
+                   reinterpret_cast<const llvm::UTF8 *>(start),
+                   reinterpret_cast<const llvm::UTF8 *>(start + n))) {
+      cur = start + n;
+      error = "unexpected character '" + std::string(start, n) +
+              "' (loom source is ASCII outside comments and strings)";
+    } else {
+      static const char hex[] = "0123456789ABCDEF";
+      error = std::string("unexpected byte 0x") + hex[byte >> 4] +
+              hex[byte & 15] +
+              " (loom source is ASCII outside comments and strings)";
+    }
     return make(Token::Error);
+  }
   }
 }

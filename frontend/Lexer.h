@@ -5,6 +5,8 @@
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/SMLoc.h"
 
+#include <string>
+
 namespace loom {
 
 struct Token {
@@ -40,7 +42,7 @@ private:
   const char *cur;
   const char *end;
   int depth = 0;
-  const char *error = "";
+  std::string error;
 };
 
 } // namespace loom

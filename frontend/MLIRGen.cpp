@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "frontend/MLIRGen.h"
+#include "frontend/Parser.h"
 
 #include "ir/LoomOps.h"
 
@@ -27,6 +28,7 @@
 #include "llvm/ADT/StringSet.h"
 
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <optional>
 
@@ -37,6 +39,9 @@ using llvm::StringRef;
 using llvm::Twine;
 
 namespace {
+
+/// The largest size a dimension or a size option may have.
+constexpr int64_t kMaxSize = int64_t(1) << 40;
 
 /// A model-level dimension: a static size, or a named run-time size.
 struct Dim {
@@ -139,12 +144,12 @@ private:
 
   bool error(SMLoc loc, const Twine &msg) {
     if (!failed)
-      sm.PrintMessage(loc, llvm::SourceMgr::DK_Error, msg);
+      printDiagnostic(sm, loc, llvm::SourceMgr::DK_Error, msg);
     failed = true;
     return false;
   }
   void note(SMLoc loc, const Twine &msg) {
-    sm.PrintMessage(loc, llvm::SourceMgr::DK_Note, msg);
+    printDiagnostic(sm, loc, llvm::SourceMgr::DK_Note, msg);
   }
 
   mlir::Location loc(SMLoc l) {
@@ -199,11 +204,74 @@ private:
     return opts;
   }
 
+  static bool isBuiltinLayer(StringRef name) {
+    return name == "embedding" || name == "linear" || name == "layernorm" ||
+           name == "dropout" || name == "softmax" || name == "log_softmax" ||
+           name == "concat";
+  }
+
+  /// Every size name in `d` must be the input size or a size option.
+  bool checkDimSymbols(const DimExpr &d, const Cell &cell,
+                       const llvm::StringSet<> &known) {
+    if (d.kind == DimExpr::Symbol) {
+      if (known.contains(d.symbol))
+        return true;
+      std::string list;
+      for (const auto &k : known)
+        list += (list.empty() ? "" : ", ") + k.getKey().str();
+      return error(d.loc, "unknown size '" + d.symbol + "' in cell '" +
+                              cell.name + "' (its sizes: " + list + ")");
+    }
+    for (const DimExpr &o : d.operands)
+      if (!checkDimSymbols(o, cell, known))
+        return false;
+    return true;
+  }
+
   bool checkCells() {
     for (const Cell *cell : cells) {
+      if (isBuiltinLayer(cell->name))
+        return error(cell->loc, "'" + cell->name +
+                                    "' is a built-in layer; name the cell "
+                                    "differently");
       if (cell->input.shape.dims[0].kind != DimExpr::Symbol)
         return error(cell->input.shape.loc,
                      "the input size of a cell must be a size name, like x[I]");
+      const std::string &inputSym = cell->input.shape.dims[0].symbol;
+      llvm::StringSet<> optionNames, symbols, sizeSymbols;
+      for (const CellOption &o : optionsOf(*cell)) {
+        if (!optionNames.insert(o.name).second)
+          return error(o.loc, "option '" + o.name + "' of cell '" + cell->name +
+                                  "' is declared twice");
+        if (o.symbol == inputSym || !symbols.insert(o.symbol).second)
+          return error(o.loc, "symbol '" + o.symbol + "' of cell '" +
+                                  cell->name + "' is declared twice");
+        if (o.isFunction && !isKnownFunction(o.defaultFunction))
+          return error(o.loc, "unknown function '" + o.defaultFunction +
+                                  "' as the default of option '" + o.name +
+                                  "' (known: sigmoid, tanh, relu, exp)");
+        if (!o.isFunction)
+          sizeSymbols.insert(o.symbol);
+      }
+      for (const CellArg &s : cell->states) {
+        if (containsSymbol(s.shape.dims[0], inputSym))
+          return error(s.shape.loc,
+                       "a state size must not depend on the input size '" +
+                           inputSym + "'");
+        if (!checkDimSymbols(s.shape.dims[0], *cell, sizeSymbols))
+          return false;
+      }
+      sizeSymbols.insert(inputSym);
+      for (const ParamDecl &p : cell->params) {
+        if (p.shape.dims.size() > 2)
+          return error(p.shape.loc, "a cell parameter is a vector [N] or a "
+                                    "matrix [M, N], found " +
+                                        Twine(p.shape.dims.size()) +
+                                        " dimensions");
+        for (const DimExpr &d : p.shape.dims)
+          if (!checkDimSymbols(d, *cell, sizeSymbols))
+            return false;
+      }
       llvm::StringSet<> names;
       names.insert(cell->input.name);
       for (const CellArg &s : cell->states)
@@ -213,9 +281,10 @@ private:
       if (!cell->results.empty()) {
         if (cell->results.size() != cell->states.size())
           return error(cell->results.front().second,
-                       "cell '" + cell->name + "' returns " +
-                           Twine(cell->results.size()) + " states but has " +
-                           Twine(cell->states.size()));
+                       "the results of cell '" + cell->name +
+                           "' must list its " + Twine(cell->states.size()) +
+                           " states in order, found " +
+                           Twine(cell->results.size()));
         for (size_t i = 0; i < cell->results.size(); ++i)
           if (cell->results[i].first != cell->states[i].name)
             return error(cell->results[i].second,
@@ -280,8 +349,11 @@ private:
       bool overflow = d.kind == DimExpr::Mul
                           ? __builtin_mul_overflow(*a, *b, &r)
                           : __builtin_add_overflow(*a, *b, &r);
-      if (overflow || r > (int64_t(1) << 40)) {
-        error(d.loc, "size is too large");
+      if (overflow || r > kMaxSize) {
+        error(d.loc, "size " + Twine(*a) +
+                         (d.kind == DimExpr::Mul ? " * " : " + ") + Twine(*b) +
+                         " is too large (the limit is " + Twine(kMaxSize) +
+                         ")");
         return std::nullopt;
       }
       return r;
@@ -484,17 +556,19 @@ private:
         error(e.loc, "split takes a vector and a number of parts: split(v, 4)");
         return std::nullopt;
       }
-      int64_t parts = static_cast<int64_t>(e.operands[1]->number);
       const CVal &v = args[0];
       if (v.kind != CVal::Vector) {
         error(e.operands[0]->loc,
               "split needs a vector, found " + v.describe());
         return std::nullopt;
       }
-      if (parts < 1 || parts > 1024 || v.cols % parts != 0) {
-        error(e.operands[1]->loc, "cannot split a vector [" + Twine(v.cols) +
-                                      "] into " + Twine(parts) +
-                                      " equal parts");
+      double n = e.operands[1]->number;
+      int64_t parts = n >= 1 && n <= 1024 ? static_cast<int64_t>(n) : 0;
+      if (parts < 1 || v.cols % parts != 0) {
+        error(e.operands[1]->loc,
+              "cannot split a vector [" + Twine(v.cols) + "] into " +
+                  Twine(static_cast<int64_t>(std::min(n, 1e18))) +
+                  " equal parts");
         return std::nullopt;
       }
       CVal part;
@@ -651,7 +725,10 @@ private:
     std::vector<std::vector<Dim>> argShapes;
     llvm::StringSet<> inputNames;
     for (const ModelInput &in : model.inputs) {
-      if (!inputNames.insert(in.name).second || constants.count(in.name))
+      if (constants.count(in.name))
+        return error(in.loc, "input '" + in.name +
+                                 "' has the name of a constant of the model");
+      if (!inputNames.insert(in.name).second)
         return error(in.loc, "input '" + in.name + "' is already defined");
       mlir::Type elem;
       if (in.dtype == "f32")
@@ -670,6 +747,11 @@ private:
           llvm::StringMap<int64_t> sizes;
           for (auto &[k, v] : constants)
             sizes[k] = v;
+          if (const DimExpr *sym = findRunTimeSymbol(d))
+            return error(sym->loc, "run-time size '" + sym->symbol +
+                                       "' cannot be part of a dimension "
+                                       "expression (only model constants "
+                                       "can)");
           auto v = evalDim(d, sizes);
           if (!v)
             return false;
@@ -704,7 +786,7 @@ private:
     }
 
     for (const Assign &a : model.body) {
-      auto v = genModelExpr(*a.value, /*top=*/true);
+      auto v = genModelExpr(*a.value);
       if (!v || !bindModelPattern(a.target, *v))
         return false;
     }
@@ -716,12 +798,20 @@ private:
     llvm::StringSet<> outputNames;
     for (const auto &[name, at] : model.outputs) {
       auto it = vars.find(name);
+      if (it == vars.end() && constants.count(name))
+        return error(at, "output '" + name +
+                             "' is a constant of the model, not a tensor");
       if (it == vars.end())
         return error(at, "unknown output '" + name + "'");
       if (!outputNames.insert(name).second)
         return error(at, "output '" + name + "' is listed twice");
       if (it->second.kind != MVal::Tensor)
-        return error(at, "output '" + name + "' is not a tensor");
+        return error(at, "output '" + name + "' is " + describe(it->second) +
+                             ", not a tensor" +
+                             (it->second.kind == MVal::Tuple
+                                  ? "; name its parts with a pattern like "
+                                    "`y, (h_n, c_n) = ...`"
+                                  : ""));
       results.push_back(it->second.value);
     }
     mlir::func::ReturnOp::create(builder, loc(model.loc), results);
@@ -734,6 +824,16 @@ private:
                          builder.getStringAttr(model.outputs[i].first));
     builder.setInsertionPointAfter(func);
     return true;
+  }
+
+  /// The first size name in `d` that is not a model constant.
+  const DimExpr *findRunTimeSymbol(const DimExpr &d) {
+    if (d.kind == DimExpr::Symbol)
+      return constants.count(d.symbol) ? nullptr : &d;
+    for (const DimExpr &o : d.operands)
+      if (const DimExpr *s = findRunTimeSymbol(o))
+        return s;
+    return nullptr;
   }
 
   bool bindModelPattern(const Pattern &p, const MVal &v) {
@@ -754,20 +854,26 @@ private:
     return true;
   }
 
+  static std::string formatNumber(double x) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", x);
+    return buf;
+  }
+
   static std::string describe(const MVal &v) {
     switch (v.kind) {
     case MVal::Tensor:
       return std::string("a tensor ") + (v.isInt ? "i64" : "f32") +
              shapeString(v.shape);
     case MVal::Number:
-      return "a number";
+      return "the number " + formatNumber(v.number);
     case MVal::Tuple:
       return "a group of " + std::to_string(v.elements.size()) + " values";
     }
     return "";
   }
 
-  std::optional<MVal> genModelExpr(const Expr &e, bool top = false) {
+  std::optional<MVal> genModelExpr(const Expr &e) {
     switch (e.kind) {
     case Expr::Number: {
       MVal v;
@@ -833,7 +939,13 @@ private:
     }
     case Expr::Unary: {
       auto a = genModelExpr(*e.operands[0]);
-      if (!a || !requireFloat(*a, e.operands[0]->loc))
+      if (!a)
+        return std::nullopt;
+      if (a->kind == MVal::Number) {
+        a->number = -a->number;
+        return a;
+      }
+      if (!requireFloat(*a, e.operands[0]->loc))
         return std::nullopt;
       MVal r = *a;
       r.value = NegOp::create(builder, loc(e.loc), a->value);
@@ -842,10 +954,6 @@ private:
     case Expr::Binary:
       return genModelBinary(e);
     case Expr::Call:
-      if (!top && !e.label.empty()) {
-        error(e.labelLoc, "layer names are given on the outermost call only");
-        return std::nullopt;
-      }
       return genModelCall(e);
     case Expr::ParamRef:
       error(e.loc, "a parameter reference like '" + e.name + "." + e.member +
@@ -856,6 +964,18 @@ private:
       return std::nullopt;
     }
     return std::nullopt;
+  }
+
+  /// Feature sizes (last dimensions) shape parameters, so they must be
+  /// fixed by the model rather than be run-time sizes like T or B.
+  bool requireStaticFeatures(const MVal &v, SMLoc at, const Twine &what) {
+    const Dim &d = v.shape.back();
+    if (d.isStatic())
+      return true;
+    return error(at, what + " has the run-time size '" + d.symbol +
+                         "' as its feature (last) dimension, in " +
+                         describe(v) +
+                         "; feature sizes must be numbers or model constants");
   }
 
   bool requireFloat(const MVal &v, SMLoc at) {
@@ -874,6 +994,31 @@ private:
     if (e.op == '@') {
       error(e.loc, "'@' is only allowed in cells; use a linear layer");
       return std::nullopt;
+    }
+    // Arithmetic on numbers is folded: `2 * hidden` is a number.
+    if (a->kind == MVal::Number && b->kind == MVal::Number) {
+      MVal r;
+      r.kind = MVal::Number;
+      r.isInt = a->isInt && b->isInt && e.op != '/';
+      switch (e.op) {
+      case '+':
+        r.number = a->number + b->number;
+        break;
+      case '-':
+        r.number = a->number - b->number;
+        break;
+      case '*':
+        r.number = a->number * b->number;
+        break;
+      default:
+        if (b->number == 0) {
+          error(e.loc, "division by zero");
+          return std::nullopt;
+        }
+        r.number = a->number / b->number;
+        break;
+      }
+      return r;
     }
     // Numbers become rank-0 constants.
     auto lift = [&](MVal &v) {
@@ -927,12 +1072,18 @@ private:
     const Expr &call;
     std::vector<bool> usedPos;
     std::vector<bool> usedKw;
+    const KeywordArg *twice = nullptr; // given by position and by keyword
     explicit Args(const Expr &c)
         : call(c), usedPos(c.operands.size()), usedKw(c.keywords.size()) {}
     const Expr *get(size_t pos, StringRef kw) {
       for (size_t i = 0; i < call.keywords.size(); ++i)
         if (call.keywords[i].name == kw) {
           usedKw[i] = true;
+          if (pos < call.operands.size()) {
+            usedPos[pos] = true;
+            if (!twice)
+              twice = &call.keywords[i];
+          }
           return call.keywords[i].value.get();
         }
       if (pos < call.operands.size()) {
@@ -944,7 +1095,12 @@ private:
     const Expr *keyword(StringRef kw) { return get(SIZE_MAX, kw); }
   };
 
-  bool checkAllUsed(Args &args, StringRef what) {
+  bool checkAllUsed(Args &args, const Twine &what) {
+    if (args.twice)
+      return error(args.twice->loc, "argument '" + args.twice->name + "' of " +
+                                        what +
+                                        " is given both by position and by "
+                                        "keyword");
     for (size_t i = 0; i < args.usedPos.size(); ++i)
       if (!args.usedPos[i])
         return error(args.call.operands[i]->loc,
@@ -965,7 +1121,12 @@ private:
       error(e->loc, what + " must be an integer, found " + describe(*v));
       return std::nullopt;
     }
-    if (v->number < min || v->number > double(int64_t(1) << 40)) {
+    if (v->number > double(kMaxSize)) {
+      error(e->loc,
+            what + " is too large (the limit is " + Twine(kMaxSize) + ")");
+      return std::nullopt;
+    }
+    if (v->number < min) {
       error(e->loc, what + " must be at least " + Twine(min) + ", got " +
                         Twine(static_cast<int64_t>(v->number)));
       return std::nullopt;
@@ -998,7 +1159,7 @@ private:
       return std::nullopt;
     if (v->kind != MVal::Tensor || v->isInt != isInt ||
         static_cast<int>(v->shape.size()) < minRank) {
-      error(e->loc, what + " must be " + (isInt ? "an i64" : "a f32") +
+      error(e->loc, what + " must be " + (isInt ? "an i64" : "an f32") +
                         " tensor of rank at least " + Twine(minRank) +
                         ", found " + describe(*v));
       return std::nullopt;
@@ -1081,7 +1242,7 @@ private:
         return std::nullopt;
       }
       auto x = tensorArg(xe, "the input of linear", false, 1);
-      if (!x)
+      if (!x || !requireStaticFeatures(*x, xe->loc, "the input of linear"))
         return std::nullopt;
       auto out = intArg(oe, "out_features", 1);
       if (!out)
@@ -1152,7 +1313,7 @@ private:
         return std::nullopt;
       }
       auto x = tensorArg(xe, "the input of layernorm", false, 1);
-      if (!x)
+      if (!x || !requireStaticFeatures(*x, xe->loc, "the input of layernorm"))
         return std::nullopt;
       double eps = 1e-5;
       if (const Expr *ee = args.keyword("eps")) {
@@ -1231,7 +1392,7 @@ private:
       llvm::SmallVector<mlir::Value> values;
       for (const ExprPtr &op : e.operands) {
         auto v = tensorArg(op.get(), "an input of concat", false, 1);
-        if (!v)
+        if (!v || !requireStaticFeatures(*v, op->loc, "an input of concat"))
           return std::nullopt;
         if (r.shape.empty()) {
           r.shape = v->shape;
@@ -1279,7 +1440,7 @@ private:
       error(e.loc, "recurrent layer '" + e.name + "' needs an input sequence");
       return std::nullopt;
     }
-    auto x = tensorArg(xe, "the input of " + e.name, false, 3);
+    auto x = tensorArg(xe, "the input of " + e.name, false, 1);
     if (!x)
       return std::nullopt;
     if (x->shape.size() != 3) {
@@ -1289,6 +1450,8 @@ private:
                          describe(*x));
       return std::nullopt;
     }
+    if (!requireStaticFeatures(*x, xe->loc, "the input of " + e.name))
+      return std::nullopt;
     // Options every recurrent layer has.
     int64_t numLayers = 1;
     bool bidirectional = false, batchFirst = false;
@@ -1332,7 +1495,7 @@ private:
       std::string why;
       for (const Cell *c : overloads) {
         std::vector<CellOption> opts = optionsOf(*c);
-        size_t positional = e.operands.size() - 1;
+        size_t positional = e.operands.empty() ? 0 : e.operands.size() - 1;
         if (positional > opts.size()) {
           why = "too many arguments";
           continue;
@@ -1351,9 +1514,9 @@ private:
           }
         }
         for (const KeywordArg &k : e.keywords) {
-          static const char *generic[] = {"layers",      "bidirectional",
-                                          "batch_first", "dropout",
-                                          "lengths",     "state"};
+          static const char *generic[] = {
+              "input",   "layers",  "bidirectional", "batch_first",
+              "dropout", "lengths", "state"};
           if (llvm::is_contained(generic, k.name))
             continue;
           if (!llvm::any_of(opts, [&](const CellOption &o) {
@@ -1382,6 +1545,8 @@ private:
         error(e.loc, "ambiguous use of '" + e.name +
                          "': several variants "
                          "take these options");
+        for (const Cell *c : matches)
+          note(c->loc, "candidate defined here");
         return std::nullopt;
       }
       cell = matches[0];
@@ -1452,18 +1617,12 @@ private:
     {
       llvm::StringMap<int64_t> sizes = proto.sizes;
       for (const CellArg &s : cell->states) {
-        if (containsSymbol(s.shape.dims[0], inputSym)) {
-          error(s.shape.loc, "a state size must not depend on the input "
-                             "size '" +
-                                 inputSym + "'");
-          return std::nullopt;
-        }
         auto v = evalDim(s.shape.dims[0], sizes);
         if (!v)
-          return std::nullopt;
+          return noteUse(e, cell);
         if (*v < 1) {
           error(s.shape.loc, "state size must be at least 1");
-          return std::nullopt;
+          return noteUse(e, cell);
         }
         proto.stateSizes.push_back(*v);
       }
@@ -1531,17 +1690,13 @@ private:
         llvm::StringMap<mlir::Value> paramValues;
         for (const ParamDecl &p : cell->params) {
           llvm::SmallVector<int64_t> shape;
-          if (p.shape.dims.size() > 2) {
-            error(p.shape.loc, "a cell parameter is a vector or a matrix");
-            return std::nullopt;
-          }
           for (const DimExpr &d : p.shape.dims) {
             auto v = evalDim(d, inst.sizes);
             if (!v)
-              return std::nullopt;
+              return noteUse(e, cell);
             if (*v < 1) {
               error(d.loc, "parameter size must be at least 1");
-              return std::nullopt;
+              return noteUse(e, cell);
             }
             shape.push_back(*v);
           }
@@ -1580,11 +1735,8 @@ private:
         mlir::OpBuilder::InsertionGuard guard(builder);
         builder.setInsertionPointToStart(body);
         auto next = genCellBody(inst, *body, paramValues);
-        if (!next) {
-          if (!failed)
-            error(e.loc, "in this use of cell '" + cell->name + "'");
-          return std::nullopt;
-        }
+        if (!next)
+          return noteUse(e, cell);
         llvm::SmallVector<mlir::Value> yields{(*next)[0]};
         yields.append(next->begin(), next->end());
         YieldOp::create(builder, l, yields);
@@ -1630,6 +1782,12 @@ private:
     result.elements.push_back(out);
     result.elements.push_back(numStates == 1 ? states.elements[0] : states);
     return result;
+  }
+
+  /// After an error inside a cell: points at the layer that instantiated it.
+  std::nullopt_t noteUse(const Expr &use, const Cell *cell) {
+    note(use.loc, "in this use of cell '" + cell->name + "'");
+    return std::nullopt;
   }
 
   static std::string uniformInit(int64_t fanIn) {

@@ -15,6 +15,9 @@
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/Twine.h"
+#include "llvm/Support/ConvertUTF.h"
+#include "llvm/Support/Unicode.h"
+#include "llvm/Support/WithColor.h"
 
 #include <cstdlib>
 
@@ -35,6 +38,8 @@ public:
   bool parseFile(Module &module) {
     for (;;) {
       skipNewlines();
+      if (failed)
+        return false;
       if (tok.kind == Token::Eof)
         return true;
       if (tok.is("cell")) {
@@ -69,6 +74,9 @@ private:
     } else {
       tok = lexer.next();
     }
+    // A bad character or an unterminated string is an error wherever it is.
+    if (tok.kind == Token::Error)
+      error(tok.loc(), lexer.errorMessage());
   }
   const Token &peek() {
     if (!hasPeek) {
@@ -80,9 +88,18 @@ private:
 
   bool error(SMLoc loc, const llvm::Twine &msg) {
     if (!failed)
-      sm.PrintMessage(loc, llvm::SourceMgr::DK_Error, msg);
+      printDiagnostic(sm, loc, llvm::SourceMgr::DK_Error, msg);
     failed = true;
     return false;
+  }
+  /// Enters one more level of nesting. Left-deep chains (`a + b + c`,
+  /// `x[0][1]`) count one level per operator, since every later walk over
+  /// the tree (checks, code generation, destruction) recurses that deep.
+  bool enter() {
+    if (++depth <= kMaxExprDepth)
+      return true;
+    return error(tok.loc(), "expression nested too deeply (limit " +
+                                llvm::Twine(kMaxExprDepth) + ")");
   }
   /// Describes the current token for "expected X, found Y" messages.
   std::string found() {
@@ -121,6 +138,15 @@ private:
     while (tok.kind == Token::Newline || isPunct(";"))
       advance();
   }
+  void skipLineBreaks() {
+    while (tok.kind == Token::Newline)
+      advance();
+  }
+  /// True at the end of a statement: `input` and `output` without names.
+  bool atStatementEnd(const Token &t) const {
+    return t.kind == Token::Newline || t.kind == Token::Eof ||
+           (t.kind == Token::Punct && (t.text == ";" || t.text == "}"));
+  }
   bool endStatement() {
     if (tok.kind == Token::Newline || isPunct(";")) {
       advance();
@@ -154,11 +180,12 @@ private:
         sym.kind = DimExpr::Symbol;
         sym.symbol = tok.text.str();
         advance();
-        DimExpr num = d;
+        DimExpr num = std::move(d);
         d = DimExpr();
         d.loc = num.loc;
         d.kind = DimExpr::Mul;
-        d.operands = {num, sym};
+        d.operands.push_back(std::move(num));
+        d.operands.push_back(std::move(sym));
       }
       return true;
     }
@@ -178,39 +205,42 @@ private:
                             "found " +
                                 found());
   }
+  static void combine(DimExpr &d, DimExpr::Kind kind, DimExpr rhs) {
+    DimExpr lhs = std::move(d);
+    d = DimExpr();
+    d.loc = lhs.loc;
+    d.kind = kind;
+    d.operands.push_back(std::move(lhs));
+    d.operands.push_back(std::move(rhs));
+  }
   bool parseDimProduct(DimExpr &d) {
     if (!parseDimAtom(d))
       return false;
     while (isPunct("*")) {
+      if (!enter())
+        return false;
       advance();
       DimExpr rhs;
       if (!parseDimAtom(rhs))
         return false;
-      DimExpr lhs = std::move(d);
-      d = DimExpr();
-      d.loc = lhs.loc;
-      d.kind = DimExpr::Mul;
-      d.operands = {std::move(lhs), std::move(rhs)};
+      combine(d, DimExpr::Mul, std::move(rhs));
     }
     return true;
   }
   bool parseDim(DimExpr &d) {
-    if (++depth > kMaxExprDepth)
-      return error(tok.loc(), "expression nested too deeply");
-    if (!parseDimProduct(d))
+    int saved = depth;
+    if (!enter() || !parseDimProduct(d))
       return false;
     while (isPunct("+")) {
+      if (!enter())
+        return false;
       advance();
       DimExpr rhs;
       if (!parseDimProduct(rhs))
         return false;
-      DimExpr lhs = std::move(d);
-      d = DimExpr();
-      d.loc = lhs.loc;
-      d.kind = DimExpr::Add;
-      d.operands = {std::move(lhs), std::move(rhs)};
+      combine(d, DimExpr::Add, std::move(rhs));
     }
-    --depth;
+    depth = saved;
     return true;
   }
   bool parseShape(Shape &shape) {
@@ -241,10 +271,14 @@ private:
       return true;
     }
     if (isPunct("(")) {
-      advance();
-      if (!parsePatternList(p))
+      int saved = depth;
+      if (!enter())
         return false;
-      return expect(")");
+      advance();
+      if (!parsePatternList(p) || !expect(")"))
+        return false;
+      depth = saved;
+      return true;
     }
     return error(tok.loc(), "expected a name to assign to, found " + found());
   }
@@ -271,13 +305,13 @@ private:
 
   // Expressions.
   ExprPtr parseExpr() {
-    if (++depth > kMaxExprDepth) {
-      error(tok.loc(), "expression nested too deeply (limit " +
-                           llvm::Twine(kMaxExprDepth) + ")");
+    int saved = depth;
+    if (!enter())
       return nullptr;
-    }
     ExprPtr lhs = parseProduct();
     while (lhs && (isPunct("+") || isPunct("-"))) {
+      if (!enter())
+        return nullptr;
       auto bin = std::make_unique<Expr>(Expr::Binary, tok.loc());
       bin->op = tok.text[0];
       advance();
@@ -288,12 +322,15 @@ private:
       bin->operands.push_back(std::move(rhs));
       lhs = std::move(bin);
     }
-    --depth;
+    depth = saved;
     return lhs;
   }
   ExprPtr parseProduct() {
+    int saved = depth;
     ExprPtr lhs = parseUnary();
     while (lhs && (isPunct("*") || isPunct("/") || isPunct("@"))) {
+      if (!enter())
+        return nullptr;
       auto bin = std::make_unique<Expr>(Expr::Binary, tok.loc());
       bin->op = tok.text[0];
       advance();
@@ -304,15 +341,13 @@ private:
       bin->operands.push_back(std::move(rhs));
       lhs = std::move(bin);
     }
+    depth = saved;
     return lhs;
   }
   ExprPtr parseUnary() {
     if (isPunct("-")) {
-      if (++depth > kMaxExprDepth) {
-        error(tok.loc(), "expression nested too deeply (limit " +
-                             llvm::Twine(kMaxExprDepth) + ")");
+      if (!enter())
         return nullptr;
-      }
       auto un = std::make_unique<Expr>(Expr::Unary, tok.loc());
       un->op = '-';
       advance();
@@ -326,8 +361,11 @@ private:
     return parsePostfix();
   }
   ExprPtr parsePostfix() {
+    int saved = depth;
     ExprPtr e = parsePrimary();
     while (e && isPunct("[")) {
+      if (!enter())
+        return nullptr;
       auto idx = std::make_unique<Expr>(Expr::Index, tok.loc());
       advance();
       if (!parseInteger(idx->index) || !expect("]"))
@@ -335,6 +373,7 @@ private:
       idx->operands.push_back(std::move(e));
       e = std::move(idx);
     }
+    depth = saved;
     return e;
   }
   ExprPtr parseCallArgs(ExprPtr call) {
@@ -400,6 +439,13 @@ private:
     }
     case Token::Ident: {
       std::string name = tok.text.str();
+      if (peek().kind == Token::Punct && peek().text == ":") {
+        error(loc, "a layer name ('" + name +
+                       ":') may only start the right side of an assignment, "
+                       "like `y = " +
+                       name + ": linear(x, 4)`");
+        return nullptr;
+      }
       advance();
       if (isPunct("(")) {
         auto call = std::make_unique<Expr>(Expr::Call, loc);
@@ -457,6 +503,10 @@ private:
       return false;
     std::string label;
     SMLoc labelLoc;
+    if (!allowLabel && tok.kind == Token::Ident &&
+        peek().kind == Token::Punct && peek().text == ":")
+      return error(tok.loc(), "a cell has no layers: layer names ('" +
+                                  tok.text + ":') are for model statements");
     if (allowLabel && tok.kind == Token::Ident && peek().kind == Token::Punct &&
         peek().text == ":") {
       label = tok.text.str();
@@ -559,6 +609,7 @@ private:
       if (paren && !expect(")"))
         return false;
     }
+    skipLineBreaks(); // the body's brace may start the next line
     if (!expect("{", "to start the cell body"))
       return false;
     for (;;) {
@@ -567,9 +618,13 @@ private:
         advance();
         return true;
       }
-      if (tok.kind == Token::Eof)
-        return error(tok.loc(), "expected '}' to end cell '" + cell.name +
-                                    "', found end of file");
+      if (tok.kind == Token::Eof) {
+        error(tok.loc(), "expected '}' to end cell '" + cell.name +
+                             "', found end of file");
+        printDiagnostic(sm, cell.loc, llvm::SourceMgr::DK_Note,
+                        "cell '" + cell.name + "' starts here");
+        return false;
+      }
       if (tok.is("param")) {
         advance();
         for (;;) {
@@ -613,6 +668,7 @@ private:
         return error(tok.loc(), "expected ',' or ')', found " + found());
     }
     advance();
+    skipLineBreaks();
     if (!expect("{", "to start the model body"))
       return false;
     for (;;) {
@@ -621,9 +677,21 @@ private:
         advance();
         return true;
       }
-      if (tok.kind == Token::Eof)
-        return error(tok.loc(), "expected '}' to end model '" + model.name +
-                                    "', found end of file");
+      if (tok.kind == Token::Eof) {
+        error(tok.loc(), "expected '}' to end model '" + model.name +
+                             "', found end of file");
+        printDiagnostic(sm, model.loc, llvm::SourceMgr::DK_Note,
+                        "model '" + model.name + "' starts here");
+        return false;
+      }
+      if ((tok.is("input") || tok.is("output")) && atStatementEnd(peek())) {
+        std::string kw = tok.text.str();
+        advance();
+        return error(tok.loc(),
+                     "expected " +
+                         StringRef(kw == "input" ? "an input" : "an output") +
+                         " name after '" + kw + "', found " + found());
+      }
       if (tok.is("input") && peek().kind == Token::Ident) {
         advance();
         ModelInput in;
@@ -663,6 +731,43 @@ private:
 };
 
 } // namespace
+
+void loom::printDiagnostic(llvm::SourceMgr &sm, SMLoc loc,
+                           llvm::SourceMgr::DiagKind kind,
+                           const llvm::Twine &msg) {
+  llvm::SMDiagnostic diag = sm.GetMessage(loc, kind, msg);
+  sm.PrintMessage(llvm::errs(), diag);
+  StringRef line = diag.getLineContents();
+  if (diag.getColumnNo() < 0 || llvm::isASCII(line))
+    return;
+  // SourceMgr printed the line (tabs expanded to 8 columns) but no caret:
+  // place it at the display width of the text before the column.
+  StringRef before = line.take_front(diag.getColumnNo());
+  unsigned width = 0;
+  for (size_t i = 0; i < before.size();) {
+    unsigned char c = before[i];
+    if (c == '\t') {
+      width = (width / 8 + 1) * 8;
+      ++i;
+      continue;
+    }
+    unsigned n = llvm::getNumBytesForUTF8(c);
+    if (c < 0x80 || i + n > before.size() ||
+        !llvm::isLegalUTF8Sequence(
+            reinterpret_cast<const llvm::UTF8 *>(before.data() + i),
+            reinterpret_cast<const llvm::UTF8 *>(before.data() + i + n))) {
+      ++width; // ASCII, or a bad byte shown as one replacement character
+      ++i;
+      continue;
+    }
+    int w = llvm::sys::unicode::columnWidthUTF8(before.substr(i, n));
+    width += w > 0 ? w : 0;
+    i += n;
+  }
+  llvm::errs().indent(width);
+  llvm::WithColor(llvm::errs(), llvm::raw_ostream::GREEN, /*Bold=*/true) << '^';
+  llvm::errs() << '\n';
+}
 
 bool loom::parseLoom(llvm::SourceMgr &sourceMgr, unsigned bufferId,
                      ast::Module &module) {

@@ -19,6 +19,12 @@ bool parseLoom(llvm::SourceMgr &sourceMgr, unsigned bufferId,
 /// Resource limits that keep hostile input from exhausting the stack.
 constexpr int kMaxExprDepth = 200;
 
+/// Prints a diagnostic clang-style: `file:line:col: error: message`, the
+/// source line and a caret under the column (also under lines with non-ASCII
+/// text, where llvm::SourceMgr alone prints no caret).
+void printDiagnostic(llvm::SourceMgr &sourceMgr, llvm::SMLoc loc,
+                     llvm::SourceMgr::DiagKind kind, const llvm::Twine &msg);
+
 } // namespace loom
 
 #endif

@@ -158,6 +158,14 @@ private:
     return false;
   }
   const std::vector<int64_t> &of(mlir::Value v) { return shapes[v]; }
+  /// "file:line:col: " of the model source that made `op`, if known.
+  static std::string where(mlir::Operation *op) {
+    auto l = mlir::dyn_cast<mlir::FileLineColLoc>(op->getLoc());
+    if (!l)
+      return "";
+    return l.getFilename().str() + ":" + std::to_string(l.getLine()) + ":" +
+           std::to_string(l.getColumn()) + ": ";
+  }
 
   bool infer(mlir::Operation *op) {
     return llvm::TypeSwitch<mlir::Operation *, bool>(op)
@@ -221,6 +229,12 @@ private:
         })
         .Case([&](IndexOp i) {
           auto sh = of(i.getInput());
+          int64_t k = static_cast<int64_t>(i.getIndex());
+          if (sh.empty() || k >= sh[0])
+            return fail(where(i) + "index " + std::to_string(k) +
+                        " is out of range: the indexed dimension has size " +
+                        (sh.empty() ? "0" : std::to_string(sh[0])) +
+                        " for these inputs");
           shapes[i.getResult()] =
               std::vector<int64_t>(sh.begin() + 1, sh.end());
           return true;

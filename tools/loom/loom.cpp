@@ -18,6 +18,7 @@
 #include "runtime/SafeTensors.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/Pass.h"
 #include "llvm/Support/CommandLine.h"
@@ -166,6 +167,10 @@ static std::unique_ptr<Loaded> load(bool generateIR = true) {
   mlir::DialectRegistry registry;
   registerCodegen(registry);
   loaded->context.appendDialectRegistry(registry);
+  // Any diagnostic MLIR itself emits (the verifier, should the frontend's
+  // checks miss something) prints clang-style with a caret, like ours.
+  mlir::SourceMgrDiagnosticHandler handler(loaded->source->sourceMgr,
+                                           &loaded->context);
   loaded->module = generate(loaded->context, *loaded->source);
   if (!loaded->module)
     return nullptr;
@@ -278,10 +283,12 @@ static bool writeText(const std::string &path, llvm::StringRef text) {
   return st.ok();
 }
 
+/// The module as text, ending with a newline as mlir-opt prints it.
 static std::string printed(mlir::ModuleOp module) {
   std::string text;
   llvm::raw_string_ostream os(text);
   module.print(os);
+  os << "\n";
   return text;
 }
 
@@ -550,6 +557,8 @@ static int
 writeOutputs(const std::vector<std::pair<std::string, Tensor>> &outs) {
   if (std::error_code ec = llvm::sys::fs::create_directories(outputDir))
     return fail(outputDir + ": " + ec.message());
+  if (!llvm::sys::fs::is_directory(outputDir))
+    return fail(outputDir + ": not a directory");
   std::vector<std::string> written;
   for (const auto &[name, t] : outs) {
     llvm::SmallString<256> path(outputDir);
