@@ -292,4 +292,67 @@ TEST(Differential, JitMatchesInterpreterOnRandomModels) {
   std::printf("worst error: %.3g of the forward tolerance\n", worst);
 }
 
+// T and B are run-time sizes: one compiled model serves every (T, B),
+// including B = 1, without recompiling.
+TEST(Differential, OneCompilationServesEveryLengthAndBatch) {
+  const char *source = R"(
+model M(hidden = 5) {
+  input x : f32[T, B, 3]
+  input lengths : i64[B]
+  y, (h_n, c_n) = rnn: lstm(x, hidden, layers = 2, bidirectional = true, lengths = lengths)
+  output y, h_n, c_n
+})";
+  mlir::DialectRegistry registry;
+  registerCodegen(registry);
+  mlir::MLIRContext context(registry);
+  auto parsed =
+      parseSource(llvm::MemoryBuffer::getMemBufferCopy(source, "m.loom"));
+  ASSERT_TRUE(parsed);
+  auto module = generate(context, *parsed);
+  ASSERT_TRUE(module);
+  auto func = findModel(*module);
+  ASSERT_TRUE(func.ok());
+  std::string error;
+  auto jit =
+      JitModel::compile(*module, func->getName(), TargetOptions(), error);
+  ASSERT_TRUE(jit) << error;
+  Generator gen(42);
+  std::map<std::string, Tensor> weights;
+  reference::ParamMap refParams;
+  for (const ParamInfo &p : parametersOf(*func)) {
+    weights[p.name] = Tensor::f32(p.shape, gen.values(product(p.shape), 0.5f));
+    refParams[p.name] = toArray(weights[p.name]);
+  }
+  for (auto [T, B] :
+       {std::pair<int64_t, int64_t>{1, 1}, {9, 1}, {4, 6}, {13, 3}}) {
+    SCOPED_TRACE("T = " + std::to_string(T) + ", B = " + std::to_string(B));
+    std::vector<int64_t> len(B);
+    for (int64_t &l : len)
+      l = gen.pick(1, T);
+    std::vector<Tensor> inputs{
+        Tensor::f32({T, B, 3}, gen.values(T * B * 3, 1.0f)),
+        Tensor::i64({B}, len)};
+    std::vector<reference::Array> refIn{toArray(inputs[0]), toArray(inputs[1])};
+    std::vector<reference::Array> expected;
+    ASSERT_TRUE(reference::run(*func, refIn, refParams, expected, error))
+        << error;
+    std::vector<BufferRef> in, w, out;
+    for (Tensor &t : inputs)
+      in.push_back({t.data.data(), t.shape});
+    for (const std::string &name : jit->parameterNames())
+      w.push_back({weights[name].data.data(), weights[name].shape});
+    std::vector<Tensor> actual;
+    for (const reference::Array &e : expected)
+      actual.push_back(Tensor::zeros(DType::F32, e.shape));
+    for (Tensor &t : actual)
+      out.push_back({t.data.data(), t.shape});
+    ASSERT_TRUE(jit->run(in, w, out, error)) << error;
+    for (size_t k = 0; k < expected.size(); ++k)
+      for (size_t i = 0; i < expected[k].f.size(); ++i)
+        ASSERT_NEAR(actual[k].f32Data()[i], expected[k].f[i],
+                    1e-5 + 1e-4 * std::fabs(expected[k].f[i]))
+            << "output " << k << " element " << i;
+  }
+}
+
 } // namespace
