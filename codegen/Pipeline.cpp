@@ -102,7 +102,8 @@ loom::createTargetMachine(const TargetOptions &options, std::string &error) {
 
 const char *loom::loomToLinalgPipeline() {
   return "loom-params-to-args,"
-         "func.func(convert-loom-to-linalg,canonicalize,cse)";
+         "func.func(convert-loom-to-linalg,canonicalize,cse,"
+         "linalg-fuse-elementwise-ops,canonicalize,cse)";
 }
 
 const char *loom::linalgToLLVMPipeline() {

@@ -381,7 +381,8 @@ static int runCompile() {
   if (!dumping && emit == Emit::LLVMDialect)
     return finish();
   llvm::LLVMContext llvmContext;
-  auto llvmModule = translateAndOptimize(module, llvmContext, *tm, 3, error);
+  auto llvmModule = translateAndOptimize(module, llvmContext, *tm,
+                                         targetOptions().optLevel, error);
   if (!llvmModule)
     return fail(error);
   text.clear();
