@@ -442,6 +442,21 @@ private:
                  "expected a vector or a scalar here, found " + v.describe());
   }
 
+  /// The loom op of an arithmetic operator: + - * /.
+  mlir::Value binaryOp(char op, mlir::Location l, mlir::Type t, mlir::Value a,
+                       mlir::Value b) {
+    switch (op) {
+    case '+':
+      return AddOp::create(builder, l, t, a, b);
+    case '-':
+      return SubOp::create(builder, l, t, a, b);
+    case '*':
+      return MulOp::create(builder, l, t, a, b);
+    default:
+      return DivOp::create(builder, l, t, a, b);
+    }
+  }
+
   std::optional<CVal> genCellBinary(const Expr &e, llvm::StringMap<CVal> &env,
                                     const CellInstance &inst) {
     auto a = genCellExpr(*e.operands[0], env, inst);
@@ -493,20 +508,7 @@ private:
     r.cols = a->kind == CVal::Vector ? a->cols : b->cols;
     r.batched = a->batched || b->batched;
     mlir::Type t = typeOf(r);
-    switch (e.op) {
-    case '+':
-      r.value = AddOp::create(builder, l, t, a->value, b->value);
-      break;
-    case '-':
-      r.value = SubOp::create(builder, l, t, a->value, b->value);
-      break;
-    case '*':
-      r.value = MulOp::create(builder, l, t, a->value, b->value);
-      break;
-    default:
-      r.value = DivOp::create(builder, l, t, a->value, b->value);
-      break;
-    }
+    r.value = binaryOp(e.op, l, t, a->value, b->value);
     return r;
   }
 
@@ -1049,20 +1051,7 @@ private:
     r.shape = lo.shape;
     mlir::Type t = tensorType(r.shape, f32());
     mlir::Location l = loc(e.loc);
-    switch (e.op) {
-    case '+':
-      r.value = AddOp::create(builder, l, t, a->value, b->value);
-      break;
-    case '-':
-      r.value = SubOp::create(builder, l, t, a->value, b->value);
-      break;
-    case '*':
-      r.value = MulOp::create(builder, l, t, a->value, b->value);
-      break;
-    default:
-      r.value = DivOp::create(builder, l, t, a->value, b->value);
-      break;
-    }
+    r.value = binaryOp(e.op, l, t, a->value, b->value);
     return r;
   }
 
