@@ -1,6 +1,7 @@
 //===- Pipeline.cpp - from the loom dialect to native code ------------===//
 #include "codegen/Pipeline.h"
 #include "codegen/Passes.h"
+#include "passes/Passes.h"
 #include "ir/LoomDialect.h"
 
 #include "mlir/ExecutionEngine/OptUtils.h"
@@ -27,6 +28,7 @@ void loom::registerCodegen(mlir::DialectRegistry &registry) {
   std::call_once(once, [] {
     mlir::registerAllPasses();
     loom::registerCodegenPasses();
+    loom::registerLoomPasses();
     llvm::InitializeAllTargetInfos();
     llvm::InitializeAllTargets();
     llvm::InitializeAllTargetMCs();

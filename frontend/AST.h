@@ -140,6 +140,9 @@ struct Model {
   std::vector<ModelInput> inputs;
   std::vector<Assign> body;
   std::vector<std::pair<std::string, llvm::SMLoc>> outputs;
+  /// `loss EXPR`: what training minimizes (null if the model has none).
+  ExprPtr loss;
+  llvm::SMLoc lossLoc;
 };
 
 struct Module {

@@ -117,7 +117,11 @@ public:
         return nullptr;
       }
       builder.setInsertionPointToEnd(theModule->getBody());
-      if (!genModel(model))
+      if (!genModel(model, /*lossMode=*/false))
+        return nullptr;
+      // A model with a loss also gets `<Name>_loss`: the same body, returning
+      // the loss, for loom-differentiate to derive the training step from.
+      if (model.loss && !genModel(model, /*lossMode=*/true))
         return nullptr;
     }
     if (mlir::failed(mlir::verify(*theModule))) {
@@ -710,7 +714,7 @@ private:
   // Models
   //===--------------------------------------------------------------------===//
 
-  bool genModel(const Model &model) {
+  bool genModel(const Model &model, bool lossMode) {
     constants.clear();
     vars.clear();
     params.clear();
@@ -767,9 +771,10 @@ private:
       argShapes.push_back(shape);
     }
     auto funcType = builder.getFunctionType(argTypes, {});
-    auto func = mlir::func::FuncOp::create(builder, loc(model.loc), model.name,
-                                           funcType);
-    func->setAttr(kModelAttr, builder.getUnitAttr());
+    auto func = mlir::func::FuncOp::create(
+        builder, loc(model.loc), lossMode ? model.name + "_loss" : model.name,
+        funcType);
+    func->setAttr(lossMode ? kLossAttr : kModelAttr, builder.getUnitAttr());
     mlir::Block *entry = func.addEntryBlock();
     builder.setInsertionPointToStart(entry);
     for (size_t i = 0; i < model.inputs.size(); ++i) {
@@ -793,6 +798,22 @@ private:
         return false;
     }
 
+    if (lossMode) {
+      auto l = genModelExpr(*model.loss);
+      if (!l)
+        return false;
+      if (l->kind != MVal::Tensor || l->isInt || !l->shape.empty())
+        return error(model.loss->loc,
+                     "the loss must be a scalar, like cross_entropy(logits, "
+                     "targets); found " +
+                         describe(*l));
+      mlir::func::ReturnOp::create(builder, loc(model.lossLoc),
+                                   mlir::ValueRange{l->value});
+      func.setType(builder.getFunctionType(argTypes, {l->value.getType()}));
+      func.setResultAttr(0, kNameAttr, builder.getStringAttr("loss"));
+      builder.setInsertionPointAfter(func);
+      return true;
+    }
     if (model.outputs.empty())
       return error(model.loc, "model '" + model.name +
                                   "' declares no outputs (add `output NAME`)");
@@ -1362,6 +1383,49 @@ private:
         r.value = SoftmaxOp::create(builder, l, x->value);
       else
         r.value = LogSoftmaxOp::create(builder, l, x->value);
+      return r;
+    }
+    if (fn == "cross_entropy") {
+      if (!e.label.empty()) {
+        error(e.labelLoc,
+              "'cross_entropy' has no parameters and takes no name");
+        return std::nullopt;
+      }
+      const Expr *le = args.get(0, "input");
+      const Expr *te = args.get(1, "target");
+      if (!le || !te) {
+        error(e.loc, "cross_entropy takes (logits, targets)");
+        return std::nullopt;
+      }
+      auto logits = tensorArg(le, "the logits of cross_entropy", false, 1);
+      if (!logits)
+        return std::nullopt;
+      auto targets = tensorArg(te, "the targets of cross_entropy", true, 0);
+      if (!targets)
+        return std::nullopt;
+      std::vector<Dim> lead(logits->shape.begin(), logits->shape.end() - 1);
+      if (targets->shape != lead) {
+        error(te->loc,
+              "targets must have shape " + shapeString(lead) +
+                  " (the logits' without the class dimension), found " +
+                  shapeString(targets->shape));
+        return std::nullopt;
+      }
+      int64_t ignore = -100;
+      if (const Expr *ie = args.keyword("ignore_index")) {
+        auto v = genModelExpr(*ie);
+        if (!v || v->kind != MVal::Number || !v->isInt) {
+          error(ie->loc, "ignore_index must be an integer");
+          return std::nullopt;
+        }
+        ignore = static_cast<int64_t>(v->number);
+      }
+      if (!checkAllUsed(args, "cross_entropy"))
+        return std::nullopt;
+      MVal r;
+      r.value = CrossEntropyOp::create(builder, l,
+                                       mlir::RankedTensorType::get({}, f32()),
+                                       logits->value, targets->value, ignore);
       return r;
     }
     if (fn == "concat") {

@@ -722,6 +722,17 @@ private:
           return false;
         continue;
       }
+      if (tok.is("loss") && peek().kind == Token::Ident) {
+        SMLoc at = tok.loc();
+        advance();
+        if (model.loss)
+          return error(at, "model '" + model.name + "' has two losses");
+        model.lossLoc = at;
+        model.loss = parseExpr();
+        if (!model.loss || !endStatement())
+          return false;
+        continue;
+      }
       Assign a;
       if (!parseAssign(a, /*allowLabel=*/true))
         return false;

@@ -15,6 +15,10 @@ constexpr const char *kNameAttr = "loom.name";
 constexpr const char *kDimsAttr = "loom.dims";
 /// On the model function: marks it as a loom model entry point.
 constexpr const char *kModelAttr = "loom.model";
+/// On `<Model>_loss`: the model's body returning its scalar loss.
+constexpr const char *kLossAttr = "loom.loss";
+/// On `<Model>_grad`: returns the loss, then d loss / d param per parameter.
+constexpr const char *kGradAttr = "loom.grad";
 /// On `loom.param`: how `loom init` initializes it (PyTorch's defaults).
 constexpr const char *kInitAttr = "loom.init";
 } // namespace loom

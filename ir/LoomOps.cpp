@@ -310,5 +310,120 @@ LogicalResult ScanOp::verifyRegions() {
   return success();
 }
 
+LogicalResult CrossEntropyOp::verify() {
+  auto logits = cast<RankedTensorType>(getLogits().getType());
+  auto targets = cast<RankedTensorType>(getTargets().getType());
+  if (logits.getRank() < 1 || logits.isDynamicDim(logits.getRank() - 1))
+    return emitOpError() << "logits must end in a static class dimension, got "
+                         << logits;
+  bool ok = targets.getRank() + 1 == logits.getRank();
+  for (int64_t d = 0; ok && d < targets.getRank(); ++d)
+    ok = dimsCompatible(targets.getDimSize(d), logits.getDimSize(d));
+  if (!ok)
+    return emitOpError() << "targets " << targets
+                         << " must have the shape of the logits " << logits
+                         << " without the class dimension";
+  return success();
+}
+
+LogicalResult CrossEntropyGradOp::verify() {
+  if (getType() != getLogits().getType())
+    return emitOpError("result must have the type of the logits");
+  auto targets = cast<RankedTensorType>(getTargets().getType());
+  auto logits = cast<RankedTensorType>(getLogits().getType());
+  if (targets.getRank() + 1 != logits.getRank())
+    return emitOpError() << "targets " << targets
+                         << " must have one dimension less than the logits "
+                         << logits;
+  return success();
+}
+
+LogicalResult ReduceSumOp::verify() {
+  auto in = cast<RankedTensorType>(getInput().getType());
+  auto out = cast<RankedTensorType>(getType());
+  if (out.getRank() > in.getRank())
+    return emitOpError() << "cannot reduce " << in << " to the larger rank of "
+                         << out;
+  int64_t off = in.getRank() - out.getRank();
+  for (int64_t d = 0; d < out.getRank(); ++d)
+    if (!dimsCompatible(in.getDimSize(off + d), out.getDimSize(d)))
+      return emitOpError() << "result " << out
+                           << " must be the trailing dimensions of " << in;
+  return success();
+}
+
+LogicalResult LinearWeightGradOp::verify() {
+  auto dy = cast<RankedTensorType>(getOutputGrad().getType());
+  auto x = cast<RankedTensorType>(getInput().getType());
+  auto w = cast<RankedTensorType>(getType());
+  if (dy.getRank() != x.getRank() || dy.getRank() < 1)
+    return emitOpError() << "output gradient " << dy << " and input " << x
+                         << " must have the same rank";
+  if (w.getRank() != 2 ||
+      !dimsCompatible(w.getDimSize(0), dy.getShape().back()) ||
+      !dimsCompatible(w.getDimSize(1), x.getShape().back()))
+    return emitOpError() << "result must be [" << dy.getShape().back() << ", "
+                         << x.getShape().back() << "], got " << w;
+  return success();
+}
+
+LogicalResult EmbeddingGradOp::verify() {
+  auto ids = cast<RankedTensorType>(getIds().getType());
+  auto dy = cast<RankedTensorType>(getOutputGrad().getType());
+  auto w = cast<RankedTensorType>(getType());
+  if (dy.getRank() != ids.getRank() + 1)
+    return emitOpError() << "output gradient " << dy
+                         << " must have one dimension more than the ids "
+                         << ids;
+  if (w.getRank() != 2 || !w.hasStaticShape() ||
+      !dimsCompatible(w.getDimSize(1), dy.getShape().back()))
+    return emitOpError() << "result must be a static [vocab, "
+                         << dy.getShape().back() << "] table, got " << w;
+  return success();
+}
+
+LogicalResult SliceOp::verify() {
+  auto in = cast<RankedTensorType>(getInput().getType());
+  auto out = cast<RankedTensorType>(getType());
+  if (in.getRank() < 1 || out.getRank() != in.getRank())
+    return emitOpError(
+        "input and result must have the same rank of at least 1");
+  int64_t size = out.getShape().back(), total = in.getShape().back();
+  int64_t offset = static_cast<int64_t>(getOffset());
+  if (ShapedType::isDynamic(size) || ShapedType::isDynamic(total) ||
+      offset < 0 || offset + size > total)
+    return emitOpError() << "slice [" << offset << ", " << offset << " + "
+                         << size << ") is outside the last dimension of " << in;
+  for (int64_t d = 0; d + 1 < in.getRank(); ++d)
+    if (!dimsCompatible(in.getDimSize(d), out.getDimSize(d)))
+      return emitOpError("leading dimensions must match");
+  return success();
+}
+
+LogicalResult LengthMaskOp::verify() {
+  auto len = cast<RankedTensorType>(getLengths().getType());
+  auto seq = cast<RankedTensorType>(getSequence().getType());
+  auto out = cast<RankedTensorType>(getType());
+  if (len.getRank() != 1 || seq.getRank() < 2)
+    return emitOpError("needs lengths [B] and a sequence [T, B, ...]");
+  if (out.getRank() != 2 ||
+      !dimsCompatible(out.getDimSize(0), seq.getDimSize(0)) ||
+      !dimsCompatible(out.getDimSize(1), seq.getDimSize(1)))
+    return emitOpError() << "result must be [T, B], got " << out;
+  return success();
+}
+
+LogicalResult ScaleRowsOp::verify() {
+  auto in = cast<RankedTensorType>(getInput().getType());
+  auto f = cast<RankedTensorType>(getFactors().getType());
+  if (in.getRank() < 1 || f.getRank() != 1 ||
+      !dimsCompatible(in.getDimSize(0), f.getDimSize(0)))
+    return emitOpError() << "factors " << f
+                         << " must have one entry per row of " << in;
+  return success();
+}
+
+#include "ir/LoomInterfaces.cpp.inc"
+
 #define GET_OP_CLASSES
 #include "ir/LoomOps.cpp.inc"

@@ -11,6 +11,8 @@
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+#include "ir/LoomInterfaces.h.inc"
+
 #define GET_OP_CLASSES
 #include "ir/LoomOps.h.inc"
 

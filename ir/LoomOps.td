@@ -9,12 +9,15 @@
 #define LOOM_OPS_TD
 
 include "ir/LoomDialect.td"
+include "ir/LoomInterfaces.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/Interfaces/ControlFlowInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/IR/BuiltinAttributes.td"
 
 def Loom_FloatTensor : RankedTensorOf<[F32]>;
+defvar Loom_Differentiable =
+    DeclareOpInterfaceMethods<Loom_DifferentiableOpInterface>;
 def Loom_IdTensor : RankedTensorOf<[I64, I32]>;
 
 //===----------------------------------------------------------------------===//
@@ -62,7 +65,7 @@ def Loom_ZerosOp : Loom_Op<"zeros", [Pure]> {
 // Linear algebra
 //===----------------------------------------------------------------------===//
 
-def Loom_LinearOp : Loom_Op<"linear", [Pure]> {
+def Loom_LinearOp : Loom_Op<"linear", [Pure, Loom_Differentiable]> {
   let summary = "multiply by a transposed weight matrix: y = x · Wᵀ";
   let description = [{
     Computes `y[..., o] = Σ_i x[..., i] · W[o, i]` for an input of any rank ≥ 1
@@ -88,7 +91,7 @@ def Loom_LinearOp : Loom_Op<"linear", [Pure]> {
 //===----------------------------------------------------------------------===//
 
 class Loom_BinaryOp<string mnemonic, string math>
-    : Loom_Op<mnemonic, [Pure]> {
+    : Loom_Op<mnemonic, [Pure, Loom_Differentiable]> {
   let summary = "elementwise " # math # " with trailing-dimension broadcasting";
   let description = [{
     Elementwise `}] # math # [{` of two float tensors. The operands are aligned on
@@ -115,7 +118,7 @@ def Loom_MulOp : Loom_BinaryOp<"mul", "multiplication">;
 def Loom_DivOp : Loom_BinaryOp<"div", "division">;
 
 class Loom_UnaryOp<string mnemonic, string math>
-    : Loom_Op<mnemonic, [Pure, SameOperandsAndResultType]> {
+    : Loom_Op<mnemonic, [Pure, SameOperandsAndResultType, Loom_Differentiable]> {
   let summary = "elementwise " # math;
   let description = [{
     Applies `}] # math # [{` to every element.
@@ -140,7 +143,7 @@ def Loom_NegOp : Loom_UnaryOp<"neg", "negation">;
 // Shape manipulation
 //===----------------------------------------------------------------------===//
 
-def Loom_SplitOp : Loom_Op<"split", [Pure]> {
+def Loom_SplitOp : Loom_Op<"split", [Pure, Loom_Differentiable]> {
   let summary = "split the last dimension into equal parts";
   let description = [{
     Splits the last dimension of the input into as many equal, contiguous
@@ -158,7 +161,7 @@ def Loom_SplitOp : Loom_Op<"split", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Loom_ConcatOp : Loom_Op<"concat", [Pure]> {
+def Loom_ConcatOp : Loom_Op<"concat", [Pure, Loom_Differentiable]> {
   let summary = "concatenate along the last dimension";
   let description = [{
     Concatenates tensors of equal rank along their last dimension; the other
@@ -175,7 +178,7 @@ def Loom_ConcatOp : Loom_Op<"concat", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Loom_StackOp : Loom_Op<"stack", [Pure]> {
+def Loom_StackOp : Loom_Op<"stack", [Pure, Loom_Differentiable]> {
   let summary = "stack equally shaped tensors along a new leading dimension";
   let description = [{
     Stacks N tensors of the same type into one with a new leading dimension of
@@ -193,7 +196,7 @@ def Loom_StackOp : Loom_Op<"stack", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Loom_IndexOp : Loom_Op<"index", [Pure]> {
+def Loom_IndexOp : Loom_Op<"index", [Pure, Loom_Differentiable]> {
   let summary = "take one slice along the leading dimension";
   let description = [{
     Returns `input[index]`, dropping the leading dimension: one layer's state
@@ -212,7 +215,7 @@ def Loom_IndexOp : Loom_Op<"index", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Loom_TransposeOp : Loom_Op<"transpose", [Pure]> {
+def Loom_TransposeOp : Loom_Op<"transpose", [Pure, Loom_Differentiable]> {
   let summary = "permute dimensions";
   let description = [{
     Permutes the dimensions of the input: result dimension `i` is input
@@ -236,7 +239,7 @@ def Loom_TransposeOp : Loom_Op<"transpose", [Pure]> {
 // Layers
 //===----------------------------------------------------------------------===//
 
-def Loom_EmbeddingOp : Loom_Op<"embedding", [Pure]> {
+def Loom_EmbeddingOp : Loom_Op<"embedding", [Pure, Loom_Differentiable]> {
   let summary = "look up rows of an embedding table";
   let description = [{
     `result[..., e] = weight[ids[...], e]`, as `nn.Embedding`. Ids must lie in
@@ -309,7 +312,8 @@ def Loom_LogSoftmaxOp
   let assemblyFormat = "$input attr-dict `:` type($result)";
 }
 
-def Loom_DropoutOp : Loom_Op<"dropout", [Pure, SameOperandsAndResultType]> {
+def Loom_DropoutOp : Loom_Op<"dropout", [Pure, SameOperandsAndResultType,
+                                          Loom_Differentiable]> {
   let summary = "dropout (the identity at inference)";
   let description = [{
     Zeroes each element with probability `p` and scales the rest by
@@ -389,6 +393,214 @@ def Loom_YieldOp : Loom_Op<"yield", [Pure, Terminator, ReturnLike,
   }];
   let arguments = (ins Variadic<AnyType>:$values);
   let assemblyFormat = "($values^ `:` type($values))? attr-dict";
+}
+
+//===----------------------------------------------------------------------===//
+// Losses
+//===----------------------------------------------------------------------===//
+
+def Loom_CrossEntropyOp
+    : Loom_Op<"cross_entropy", [Pure, Loom_Differentiable]> {
+  let summary = "mean cross-entropy of logits against class ids";
+  let description = [{
+    `-mean(log_softmax(logits)[..., target])` over every position whose
+    target is not `ignore_index`, as `nn.CrossEntropyLoss()` (reduction
+    mean). Logits are `[..., C]`, targets `[...]` integers. With every target
+    ignored the loss is NaN, as in PyTorch.
+
+    Example:
+    ```mlir
+    %l = loom.cross_entropy %logits, %targets {ignore_index = -100 : i64}
+        : tensor<?x?x10xf32>, tensor<?x?xi64> -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$logits, Loom_IdTensor:$targets,
+                       DefaultValuedAttr<I64Attr, "-100">:$ignore_index);
+  let results = (outs 0DTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $logits `,` $targets attr-dict `:` type($logits) `,` type($targets) `->`
+    type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Ops that gradients are built from
+//===----------------------------------------------------------------------===//
+
+def Loom_CrossEntropyGradOp : Loom_Op<"cross_entropy_grad", [Pure]> {
+  let summary = "gradient of loom.cross_entropy with respect to the logits";
+  let description = [{
+    `(softmax(logits) - onehot(target)) * dloss / count` at positions whose
+    target is not `ignore_index`, and 0 elsewhere, where `count` is the
+    number of such positions.
+
+    Example:
+    ```mlir
+    %g = loom.cross_entropy_grad %logits, %targets, %d {ignore_index = -100 : i64}
+        : tensor<?x10xf32>, tensor<?xi64>, tensor<f32> -> tensor<?x10xf32>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$logits, Loom_IdTensor:$targets,
+                       0DTensorOf<[F32]>:$dloss,
+                       DefaultValuedAttr<I64Attr, "-100">:$ignore_index);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = [{
+    $logits `,` $targets `,` $dloss attr-dict `:` type($logits) `,`
+    type($targets) `,` type($dloss) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Loom_ReduceSumOp : Loom_Op<"reduce_sum", [Pure]> {
+  let summary = "sum over leading dimensions down to the result's shape";
+  let description = [{
+    Sums the input over its leading dimensions so that what remains has the
+    result's shape (the trailing dimensions of the input). The adjoint of a
+    broadcast operand (a bias `[H]` added to `[B, H]`) is this sum.
+
+    Example:
+    ```mlir
+    %g = loom.reduce_sum %d : tensor<?x16xf32> -> tensor<16xf32>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$input);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Loom_LinearWeightGradOp : Loom_Op<"linear_weight_grad", [Pure]> {
+  let summary = "weight gradient of loom.linear: Σ dyᵀ · x";
+  let description = [{
+    `result[o, i] = Σ_n dy[n, o] · x[n, i]` over all leading positions `n`:
+    the adjoint of `W` in `y = x · Wᵀ`.
+
+    Example:
+    ```mlir
+    %gw = loom.linear_weight_grad %dy, %x
+        : tensor<?x64xf32>, tensor<?x8xf32> -> tensor<64x8xf32>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$outputGrad, Loom_FloatTensor:$input);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = [{
+    $outputGrad `,` $input attr-dict `:` type($outputGrad) `,` type($input)
+    `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Loom_EmbeddingGradOp : Loom_Op<"embedding_grad", [Pure]> {
+  let summary = "table gradient of loom.embedding: rows scatter-added";
+  let description = [{
+    `result[v, e] = Σ dy[n, e]` over positions `n` whose id is `v`: the
+    adjoint of the table. The vocabulary size is the result's first
+    dimension.
+
+    Example:
+    ```mlir
+    %gw = loom.embedding_grad %ids, %dy
+        : tensor<?x?xi64>, tensor<?x?x16xf32> -> tensor<100x16xf32>
+    ```
+  }];
+  let arguments = (ins Loom_IdTensor:$ids, Loom_FloatTensor:$outputGrad);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = [{
+    $ids `,` $outputGrad attr-dict `:` type($ids) `,` type($outputGrad) `->`
+    type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Loom_ReluGradOp : Loom_Op<"relu_grad", [Pure, AllTypesMatch<["outputGrad", "input", "result"]>]> {
+  let summary = "gradient of loom.relu: dy where the input is positive";
+  let description = [{
+    `input > 0 ? dy : 0`, elementwise.
+
+    Example:
+    ```mlir
+    %g = loom.relu_grad %dy, %x : tensor<?x16xf32>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$outputGrad, Loom_FloatTensor:$input);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = "$outputGrad `,` $input attr-dict `:` type($result)";
+}
+
+def Loom_ZerosLikeOp : Loom_Op<"zeros_like", [Pure, SameOperandsAndResultType]> {
+  let summary = "zeros of the shape of another tensor";
+  let description = [{
+    A tensor of 0.0 with the type and run-time sizes of the input: the
+    adjoint of a value that does not influence the loss.
+
+    Example:
+    ```mlir
+    %z = loom.zeros_like %x : tensor<?x16xf32>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$input);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+def Loom_SliceOp : Loom_Op<"slice", [Pure]> {
+  let summary = "a contiguous range of the last dimension";
+  let description = [{
+    `input[..., offset : offset + size]`, where `size` is the result's last
+    dimension. The adjoint of `loom.concat` takes its parts apart with it.
+
+    Example:
+    ```mlir
+    %p = loom.slice %x[8] : tensor<?x24xf32> -> tensor<?x16xf32>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$input, I64Attr:$offset);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `[` $offset `]` attr-dict `:` type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Loom_LengthMaskOp : Loom_Op<"length_mask", [Pure]> {
+  let summary = "1.0 where a step is within its sequence's length, else 0.0";
+  let description = [{
+    `result[t, b] = t < lengths[b] ? 1.0 : 0.0` for the `T` steps of the
+    sequence operand (only its two leading sizes are used). The backward
+    scan of a scan with lengths masks its adjoints with it.
+
+    Example:
+    ```mlir
+    %m = loom.length_mask %len, %xs : tensor<?xi64>, tensor<?x?x8xf32> -> tensor<?x?xf32>
+    ```
+  }];
+  let arguments = (ins Loom_IdTensor:$lengths, Loom_FloatTensor:$sequence);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = [{
+    $lengths `,` $sequence attr-dict `:` type($lengths) `,` type($sequence)
+    `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Loom_ScaleRowsOp : Loom_Op<"scale_rows", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "multiply each row of a batch by its own factor";
+  let description = [{
+    `result[b, ...] = input[b, ...] · factors[b]`: applies a per-sequence
+    mask (from `loom.length_mask`) to a `[B, ...]` step value.
+
+    Example:
+    ```mlir
+    %y = loom.scale_rows %x, %m : tensor<?x16xf32>, tensor<?xf32>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$input, Loom_FloatTensor:$factors);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $factors attr-dict `:` type($input) `,` type($factors)
+  }];
+  let hasVerifier = 1;
 }
 
 #endif // LOOM_OPS_TD

@@ -201,6 +201,110 @@ private:
         .Case([&](SoftmaxOp s) { return evalSoftmax(op, false); })
         .Case([&](LogSoftmaxOp s) { return evalSoftmax(op, true); })
         .Case([&](ScanOp s) { return evalScan(s); })
+        .Case([&](CrossEntropyOp c) { return evalCrossEntropy(c); })
+        .Case([&](CrossEntropyGradOp c) { return evalCrossEntropyGrad(c); })
+        .Case([&](ReduceSumOp r) {
+          const Array &a = get(r.getInput());
+          auto t = mlir::cast<mlir::RankedTensorType>(r.getType());
+          std::vector<int64_t> shape(a.shape.end() - t.getRank(),
+                                     a.shape.end());
+          Array out = Array::floats(shape);
+          int64_t n = out.numElements();
+          for (int64_t k = 0; k < a.numElements(); ++k)
+            out.f[k % n] += a.f[k];
+          set(r.getResult(), std::move(out));
+          return true;
+        })
+        .Case([&](LinearWeightGradOp l) {
+          const Array &dy = get(l.getOutputGrad());
+          const Array &x = get(l.getInput());
+          int64_t O = dy.shape.back(), I = x.shape.back();
+          int64_t rows = dy.numElements() / O;
+          if (x.numElements() / I != rows)
+            return fail(op, "linear_weight_grad: row counts differ");
+          std::vector<double> acc(O * I, 0.0);
+          for (int64_t n = 0; n < rows; ++n)
+            for (int64_t o = 0; o < O; ++o)
+              for (int64_t i = 0; i < I; ++i)
+                acc[o * I + i] += double(dy.f[n * O + o]) * x.f[n * I + i];
+          Array out = Array::floats({O, I});
+          for (int64_t k = 0; k < O * I; ++k)
+            out.f[k] = static_cast<float>(acc[k]);
+          set(l.getResult(), std::move(out));
+          return true;
+        })
+        .Case([&](EmbeddingGradOp e) {
+          const Array &ids = get(e.getIds());
+          const Array &dy = get(e.getOutputGrad());
+          auto t = mlir::cast<mlir::RankedTensorType>(e.getType());
+          int64_t V = t.getDimSize(0), E = t.getDimSize(1);
+          Array out = Array::floats({V, E});
+          for (int64_t k = 0; k < ids.numElements(); ++k) {
+            int64_t id = ids.i[k];
+            if (id < 0 || id >= V)
+              return fail(op, "token id " + std::to_string(id) +
+                                  " is out of range");
+            for (int64_t j = 0; j < E; ++j)
+              out.f[id * E + j] += dy.f[k * E + j];
+          }
+          set(e.getResult(), std::move(out));
+          return true;
+        })
+        .Case([&](ReluGradOp r) {
+          Array out = get(r.getOutputGrad());
+          const Array &x = get(r.getInput());
+          for (size_t k = 0; k < out.f.size(); ++k)
+            if (!(x.f[k] > 0))
+              out.f[k] = 0;
+          set(r.getResult(), std::move(out));
+          return true;
+        })
+        .Case([&](ZerosLikeOp z) {
+          set(z.getResult(), Array::floats(get(z.getInput()).shape));
+          return true;
+        })
+        .Case([&](SliceOp sl) {
+          const Array &a = get(sl.getInput());
+          int64_t size = mlir::cast<mlir::RankedTensorType>(sl.getType())
+                             .getShape()
+                             .back();
+          int64_t last = a.shape.back(), off = sl.getOffset();
+          std::vector<int64_t> shape = a.shape;
+          shape.back() = size;
+          Array out = Array::floats(shape);
+          int64_t rows = a.numElements() / last;
+          for (int64_t n = 0; n < rows; ++n)
+            for (int64_t k = 0; k < size; ++k)
+              out.f[n * size + k] = a.f[n * last + off + k];
+          set(sl.getResult(), std::move(out));
+          return true;
+        })
+        .Case([&](LengthMaskOp lm) {
+          const Array &len = get(lm.getLengths());
+          const Array &seq = get(lm.getSequence());
+          int64_t T = seq.shape[0], B = seq.shape[1];
+          if (len.numElements() != B)
+            return fail(op, "lengths do not match the batch");
+          Array out = Array::floats({T, B});
+          for (int64_t t = 0; t < T; ++t)
+            for (int64_t b = 0; b < B; ++b)
+              out.f[t * B + b] = t < len.i[b] ? 1.0f : 0.0f;
+          set(lm.getResult(), std::move(out));
+          return true;
+        })
+        .Case([&](ScaleRowsOp sr) {
+          Array out = get(sr.getInput());
+          const Array &f = get(sr.getFactors());
+          int64_t B = out.shape[0];
+          if (f.numElements() != B)
+            return fail(op, "scale_rows: factors do not match the rows");
+          int64_t n = B ? out.numElements() / B : 0;
+          for (int64_t b = 0; b < B; ++b)
+            for (int64_t k = 0; k < n; ++k)
+              out.f[b * n + k] *= f.f[b];
+          set(sr.getResult(), std::move(out));
+          return true;
+        })
         .Default([&](mlir::Operation *) {
           return fail(op, "the reference interpreter does not know op '" +
                               op->getName().getStringRef().str() + "'");
@@ -422,6 +526,68 @@ private:
     return true;
   }
 
+  /// Log-softmax of row `n` of the logits at class `c`, in double.
+  static double logProb(const Array &logits, int64_t n, int64_t c) {
+    int64_t C = logits.shape.back();
+    const float *row = &logits.f[n * C];
+    double mx = row[0];
+    for (int64_t k = 1; k < C; ++k)
+      mx = std::max<double>(mx, row[k]);
+    double sum = 0;
+    for (int64_t k = 0; k < C; ++k)
+      sum += std::exp(row[k] - mx);
+    return row[c] - mx - std::log(sum);
+  }
+
+  bool evalCrossEntropy(CrossEntropyOp op) {
+    const Array &logits = get(op.getLogits());
+    const Array &targets = get(op.getTargets());
+    int64_t C = logits.shape.back(), rows = logits.numElements() / C;
+    if (targets.numElements() != rows)
+      return fail(op, "cross_entropy: targets do not match the logits");
+    double total = 0;
+    int64_t count = 0;
+    int64_t ignore = op.getIgnoreIndexAttr().getInt();
+    for (int64_t n = 0; n < rows; ++n) {
+      int64_t t = targets.i[n];
+      if (t == ignore)
+        continue;
+      if (t < 0 || t >= C)
+        return fail(op, "target " + std::to_string(t) + " is outside [0, " +
+                            std::to_string(C) + ")");
+      total -= logProb(logits, n, t);
+      ++count;
+    }
+    Array out = Array::floats({});
+    out.f[0] = static_cast<float>(total / count); // NaN when all ignored
+    set(op.getResult(), std::move(out));
+    return true;
+  }
+
+  bool evalCrossEntropyGrad(CrossEntropyGradOp op) {
+    const Array &logits = get(op.getLogits());
+    const Array &targets = get(op.getTargets());
+    float d = get(op.getDloss()).f[0];
+    int64_t C = logits.shape.back(), rows = logits.numElements() / C;
+    int64_t count = 0;
+    int64_t ignore = op.getIgnoreIndexAttr().getInt();
+    for (int64_t n = 0; n < rows; ++n)
+      count += targets.i[n] != ignore;
+    Array out = Array::floats(logits.shape);
+    for (int64_t n = 0; n < rows; ++n) {
+      int64_t t = targets.i[n];
+      if (t == ignore)
+        continue;
+      for (int64_t c = 0; c < C; ++c) {
+        double p = std::exp(logProb(logits, n, c));
+        out.f[n * C + c] =
+            static_cast<float>((p - (c == t ? 1.0 : 0.0)) * d / count);
+      }
+    }
+    set(op.getResult(), std::move(out));
+    return true;
+  }
+
   /// Copies batch row `b` of `src` ([B, ...]) into row `b` of `dst`.
   static void copyRow(const Array &src, Array &dst, int64_t b) {
     int64_t n = src.numElements() / src.shape[0];
@@ -442,7 +608,10 @@ private:
     std::vector<Array> states;
     for (mlir::Value v : s.getInits()) {
       states.push_back(get(v));
-      if (states.back().shape.empty() || states.back().shape[0] != B)
+      // Masking by lengths works on batch rows; other states (such as the
+      // gradient sums of a backward scan) may have any shape.
+      if (s.getLengths() &&
+          (states.back().shape.empty() || states.back().shape[0] != B))
         return fail(s, "initial state of shape " + states.back().shapeString() +
                            " does not have batch size " + std::to_string(B));
     }

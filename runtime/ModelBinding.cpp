@@ -340,6 +340,27 @@ Status loom::checkInputValues(mlir::func::FuncOp func,
           return;
         }
     }
+    if (auto ce = mlir::dyn_cast<CrossEntropyOp>(op)) {
+      int k = argIndex(ce.getTargets());
+      if (k < 0)
+        return;
+      int64_t classes =
+          mlir::cast<mlir::RankedTensorType>(ce.getLogits().getType())
+              .getShape()
+              .back();
+      int64_t ignore = ce.getIgnoreIndexAttr().getInt();
+      const Tensor &t = inputs[k];
+      const int64_t *ids = t.i64Data();
+      for (int64_t i = 0; i < t.numElements(); ++i)
+        if (ids[i] != ignore && (ids[i] < 0 || ids[i] >= classes)) {
+          status = Error{"input '" + sig.inputs[k].name + "' has target " +
+                         std::to_string(ids[i]) + " at flat index " +
+                         std::to_string(i) + ", outside the classes [0, " +
+                         std::to_string(classes) + ") (ignore_index is " +
+                         std::to_string(ignore) + ")"};
+          return;
+        }
+    }
     if (auto s = mlir::dyn_cast<ScanOp>(op)) {
       if (!s.getLengths())
         return;

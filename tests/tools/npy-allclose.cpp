@@ -1,13 +1,15 @@
 //===- npy-allclose.cpp - compare .npy files within a tolerance -------===//
 //
 // Test helper: `npy-allclose EXPECTED ACTUAL [--rtol R] [--atol A]` where
-// both are .npy files or both are directories (every EXPECTED/*.npy must have
-// a match in ACTUAL). Passes when |a - e| <= atol + rtol * |e| everywhere, as
-// numpy.allclose; prints the worst element and exits 1 otherwise.
+// both are .npy files, both .safetensors files (every expected tensor by
+// name), or both directories (every EXPECTED/*.npy and *.safetensors must
+// have a match in ACTUAL). Passes when |a - e| <= atol + rtol * |e| everywhere,
+// as numpy.allclose; prints the worst element and exits 1 otherwise.
 //
 //===----------------------------------------------------------------------===//
 
 #include "runtime/Npy.h"
+#include "runtime/SafeTensors.h"
 
 #include <cmath>
 #include <cstdio>
@@ -25,14 +27,48 @@ static bool isDir(const std::string &p) {
   return stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+static bool compareTensors(const std::string &a, const Tensor *exp,
+                           const Tensor *act, double rtol, double atol);
+
+/// Every tensor of the expected .safetensors file against the tensor of the
+/// same name in the actual one.
+static bool compareSafeTensors(const std::string &e, const std::string &a,
+                               double rtol, double atol) {
+  auto exp = readSafeTensors(e);
+  auto act = readSafeTensors(a);
+  if (!exp || !act) {
+    std::fprintf(stderr, "%s\n", (!exp ? exp.error() : act.error()).c_str());
+    return false;
+  }
+  bool ok = true;
+  for (const auto &[name, t] : exp->tensors) {
+    const Tensor *other = act->find(name);
+    if (!other) {
+      std::printf("%s: missing tensor '%s'  MISMATCH\n", a.c_str(),
+                  name.c_str());
+      ok = false;
+      continue;
+    }
+    ok &= compareTensors(a + ":" + name, &t, other, rtol, atol);
+  }
+  return ok;
+}
+
 static bool compare(const std::string &e, const std::string &a, double rtol,
                     double atol) {
+  if (e.size() > 12 && e.substr(e.size() - 12) == ".safetensors")
+    return compareSafeTensors(e, a, rtol, atol);
   auto exp = readNpy(e);
   auto act = readNpy(a);
   if (!exp || !act) {
     std::fprintf(stderr, "%s\n", (!exp ? exp.error() : act.error()).c_str());
     return false;
   }
+  return compareTensors(a, &*exp, &*act, rtol, atol);
+}
+
+static bool compareTensors(const std::string &a, const Tensor *exp,
+                           const Tensor *act, double rtol, double atol) {
   if (exp->shape != act->shape) {
     std::fprintf(stderr, "%s: shape %s, expected %s\n", a.c_str(),
                  act->shapeString().c_str(), exp->shapeString().c_str());
@@ -92,7 +128,10 @@ int main(int argc, char **argv) {
   int count = 0;
   while (struct dirent *ent = readdir(d)) {
     std::string name = ent->d_name;
-    if (name.size() < 4 || name.substr(name.size() - 4) != ".npy")
+    bool npy = name.size() > 4 && name.substr(name.size() - 4) == ".npy";
+    bool st =
+        name.size() > 12 && name.substr(name.size() - 12) == ".safetensors";
+    if (!npy && !st)
       continue;
     ++count;
     ok &= compare(paths[0] + "/" + name, paths[1] + "/" + name, rtol, atol);

@@ -23,6 +23,7 @@
 #include "mlir/Pass/Pass.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
@@ -41,6 +42,7 @@ static cl::SubCommand initCmd("init",
                               "Write initial weights (PyTorch's defaults)");
 static cl::SubCommand compileCmd("compile", "Compile a model and print IR");
 static cl::SubCommand runCmd("run", "Run inference on .npy inputs");
+static cl::SubCommand gradCmd("grad", "Compute the loss and its gradients");
 static cl::SubCommand sampleCmd("sample",
                                 "Generate text from a language model");
 
@@ -48,16 +50,18 @@ static cl::opt<std::string> modelFile(cl::Positional, cl::Required,
                                       cl::desc("<model.loom>"),
                                       cl::sub(checkCmd), cl::sub(paramsCmd),
                                       cl::sub(initCmd), cl::sub(compileCmd),
-                                      cl::sub(runCmd), cl::sub(sampleCmd));
+                                      cl::sub(runCmd), cl::sub(sampleCmd),
+                                      cl::sub(gradCmd));
 static cl::opt<std::string> modelName("model",
                                       cl::desc("Model to use when the file "
                                                "defines several"),
                                       cl::sub(checkCmd), cl::sub(paramsCmd),
                                       cl::sub(initCmd), cl::sub(compileCmd),
-                                      cl::sub(runCmd), cl::sub(sampleCmd));
+                                      cl::sub(runCmd), cl::sub(sampleCmd),
+                                      cl::sub(gradCmd));
 static cl::opt<std::string> outputFile("o", cl::desc("Output file"),
                                        cl::value_desc("file"), cl::sub(initCmd),
-                                       cl::sub(compileCmd));
+                                       cl::sub(compileCmd), cl::sub(gradCmd));
 static cl::opt<uint64_t> seed("seed", cl::desc("Random seed"), cl::init(0),
                               cl::sub(initCmd), cl::sub(sampleCmd));
 
@@ -88,10 +92,11 @@ static cl::opt<bool> timing("timing", cl::desc("Report the time of each pass"),
 
 static cl::opt<std::string> mcpu("mcpu",
                                  cl::desc("Target CPU (default: the host's)"),
-                                 cl::sub(compileCmd), cl::sub(runCmd));
+                                 cl::sub(compileCmd), cl::sub(runCmd),
+                                 cl::sub(gradCmd));
 static cl::opt<std::string>
     mattr("mattr", cl::desc("Target features, e.g. +avx2,-avx512f"),
-          cl::sub(compileCmd), cl::sub(runCmd));
+          cl::sub(compileCmd), cl::sub(runCmd), cl::sub(gradCmd));
 static cl::opt<std::string> mtriple("mtriple",
                                     cl::desc("Target triple (default: host)"),
                                     cl::sub(compileCmd));
@@ -102,16 +107,16 @@ static cl::opt<Backend>
             cl::values(clEnumValN(Backend::JIT, "jit", "compiled native code"),
                        clEnumValN(Backend::Interpreter, "interpreter",
                                   "the reference interpreter (slow)")),
-            cl::sub(runCmd), cl::sub(sampleCmd));
+            cl::sub(runCmd), cl::sub(sampleCmd), cl::sub(gradCmd));
 
 static cl::opt<std::string> weightsFile("weights",
                                         cl::desc("Weights (.safetensors)"),
                                         cl::value_desc("file"), cl::sub(runCmd),
-                                        cl::sub(sampleCmd));
+                                        cl::sub(sampleCmd), cl::sub(gradCmd));
 static cl::list<std::string> inputs("input",
                                     cl::desc("A model input: NAME=FILE.npy"),
                                     cl::value_desc("name=file"),
-                                    cl::sub(runCmd));
+                                    cl::sub(runCmd), cl::sub(gradCmd));
 static cl::opt<std::string>
     outputDir("output-dir", cl::desc("Directory for NAME.npy outputs"),
               cl::value_desc("dir"), cl::sub(runCmd));
@@ -441,15 +446,21 @@ class Runner {
 public:
   bool init(Loaded &m, std::map<std::string, Tensor> weights,
             std::string &error) {
-    model = &m;
+    return init(*m.module, m.func, std::move(weights), error);
+  }
+
+  /// Runs `fn` of `module` (the model itself, or a function derived from
+  /// it such as its gradient).
+  bool init(mlir::ModuleOp module, mlir::func::FuncOp fn,
+            std::map<std::string, Tensor> weights, std::string &error) {
+    func = fn;
     params = std::move(weights);
     if (backend == Backend::Interpreter) {
       for (const auto &[name, t] : params)
         refParams[name] = toArray(t);
       return true;
     }
-    jit =
-        JitModel::compile(*m.module, m.func.getName(), targetOptions(), error);
+    jit = JitModel::compile(module, fn.getName(), targetOptions(), error);
     return jit != nullptr;
   }
 
@@ -460,7 +471,7 @@ public:
       std::vector<reference::Array> in, out;
       for (const Tensor &t : inputs)
         in.push_back(toArray(t));
-      if (!reference::run(model->func, in, refParams, out, error))
+      if (!reference::run(func, in, refParams, out, error))
         return false;
       for (const reference::Array &a : out)
         outputs.push_back(Tensor::f32(a.shape, a.f));
@@ -469,7 +480,7 @@ public:
     std::vector<std::vector<int64_t>> inShapes;
     for (const Tensor &t : inputs)
       inShapes.push_back(t.shape);
-    auto outShapes = inferOutputShapes(model->func, inShapes);
+    auto outShapes = inferOutputShapes(func, inShapes);
     if (!outShapes) {
       error = outShapes.error();
       return false;
@@ -489,7 +500,7 @@ public:
   }
 
 private:
-  Loaded *model = nullptr;
+  mlir::func::FuncOp func;
   std::map<std::string, Tensor> params;
   reference::ParamMap refParams;
   std::unique_ptr<JitModel> jit;
@@ -511,6 +522,41 @@ static std::optional<std::map<std::string, Tensor>> loadWeights(Loaded &m) {
   return params.take();
 }
 
+/// Reads every `--input NAME=FILE.npy` and binds them to `func`'s inputs,
+/// checking names, dtypes, shapes and values.
+static std::optional<std::vector<Tensor>> readInputs(mlir::func::FuncOp func) {
+  std::map<std::string, Tensor> given;
+  for (const std::string &spec : inputs) {
+    size_t eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
+      fail("--input expects NAME=FILE.npy, got '" + spec + "'");
+      return std::nullopt;
+    }
+    std::string name = spec.substr(0, eq);
+    if (given.count(name)) {
+      fail("input '" + name + "' is given twice");
+      return std::nullopt;
+    }
+    auto t = readNpy(spec.substr(eq + 1));
+    if (!t) {
+      fail(t.error());
+      return std::nullopt;
+    }
+    given[name] = t.take();
+  }
+  auto bound = bindInputs(func, given);
+  if (!bound) {
+    fail(bound.error());
+    return std::nullopt;
+  }
+  Status values = checkInputValues(func, *bound);
+  if (!values.ok()) {
+    fail(values.error());
+    return std::nullopt;
+  }
+  return bound.take();
+}
+
 static int runRun() {
   if (weightsFile.empty())
     return fail("run needs --weights FILE.safetensors");
@@ -519,25 +565,9 @@ static int runRun() {
   auto m = load();
   if (!m)
     return 1;
-  std::map<std::string, Tensor> given;
-  for (const std::string &spec : inputs) {
-    size_t eq = spec.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
-      return fail("--input expects NAME=FILE.npy, got '" + spec + "'");
-    std::string name = spec.substr(0, eq);
-    if (given.count(name))
-      return fail("input '" + name + "' is given twice");
-    auto t = readNpy(spec.substr(eq + 1));
-    if (!t)
-      return fail(t.error());
-    given[name] = t.take();
-  }
-  auto bound = bindInputs(m->func, given);
+  auto bound = readInputs(m->func);
   if (!bound)
-    return fail(bound.error());
-  Status values = checkInputValues(m->func, *bound);
-  if (!values.ok())
-    return fail(values.error());
+    return 1;
   auto params = loadWeights(*m);
   if (!params)
     return 1;
@@ -572,6 +602,52 @@ writeOutputs(const std::vector<std::pair<std::string, Tensor>> &outs) {
     }
     written.push_back(std::string(path));
   }
+  return 0;
+}
+
+/// `loom grad`: the loss on the given inputs and d loss / d param for every
+/// parameter, from the gradient function loom-differentiate derives.
+static int runGrad() {
+  if (weightsFile.empty())
+    return fail("grad needs --weights FILE.safetensors");
+  if (outputFile.empty())
+    return fail("grad needs -o GRADS.safetensors");
+  auto m = load();
+  if (!m)
+    return 1;
+  std::string base = m->func.getName().str();
+  if (!m->module->lookupSymbol<mlir::func::FuncOp>(base + "_loss"))
+    return fail("model '" + base +
+                "' has no loss; add a line like `loss cross_entropy(logits, "
+                "targets)`");
+  if (mlir::failed(runPipeline(*m->module, "loom-differentiate")))
+    return fail("differentiating the model failed");
+  auto gradFn = m->module->lookupSymbol<mlir::func::FuncOp>(base + "_grad");
+  if (!gradFn)
+    return fail("differentiating the model produced no gradient function");
+  auto bound = readInputs(gradFn);
+  if (!bound)
+    return 1;
+  auto weights = readSafeTensors(weightsFile);
+  if (!weights)
+    return fail(weights.error());
+  auto params = bindWeights(gradFn, *weights);
+  if (!params)
+    return fail(weightsFile + ": " + params.error());
+  Runner runner;
+  std::string error;
+  std::vector<Tensor> results;
+  if (!runner.init(*m->module, gradFn, params.take(), error) ||
+      !runner.run(*bound, results, error))
+    return fail(error);
+  ModelSignature sig = signatureOf(gradFn);
+  std::vector<std::pair<std::string, Tensor>> grads;
+  for (size_t k = 1; k < results.size(); ++k)
+    grads.push_back({sig.outputs[k].name, std::move(results[k])});
+  Status st = writeSafeTensors(outputFile, grads, {});
+  if (!st.ok())
+    return fail(st.error());
+  llvm::outs() << llvm::format("loss: %.9g\n", results[0].f32Data()[0]);
   return 0;
 }
 
@@ -753,6 +829,8 @@ int main(int argc, char **argv) {
           "llvm-ir|asm|obj [-o OUT]\n"
           "  loom run     MODEL.loom --weights W.safetensors "
           "--input NAME=FILE.npy ... --output-dir DIR\n"
+          "  loom grad    MODEL.loom --weights W.safetensors "
+          "--input NAME=FILE.npy ... -o GRADS.safetensors\n"
           "  loom sample  MODEL.loom --weights W.safetensors --prompt TEXT "
           "[--tokens N] [--temperature T] [--top-k K] [--seed S]\n",
           &llvm::errs()))
@@ -769,6 +847,8 @@ int main(int argc, char **argv) {
     return runRun();
   if (sampleCmd)
     return runSample();
+  if (gradCmd)
+    return runGrad();
   cl::PrintHelpMessage();
   return 1;
 }

@@ -362,3 +362,131 @@ func.func @scan_lengths_rank(%x: tensor<?x?x8xf32>, %h: tensor<?x16xf32>, %l: te
   } : tensor<?x16xf32>
   return
 }
+
+// -----
+
+func.func @ce_classes(%l: tensor<?x?xf32>, %t: tensor<?xi64>) {
+  // expected-error @+1 {{logits must end in a static class dimension, got 'tensor<?x?xf32>'}}
+  %r = loom.cross_entropy %l, %t : tensor<?x?xf32>, tensor<?xi64> -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @ce_targets(%l: tensor<?x4xf32>, %t: tensor<?x?xi64>) {
+  // expected-error @+1 {{targets 'tensor<?x?xi64>' must have the shape of the logits 'tensor<?x4xf32>' without the class dimension}}
+  %r = loom.cross_entropy %l, %t : tensor<?x4xf32>, tensor<?x?xi64> -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @ce_grad_type(%l: tensor<?x4xf32>, %t: tensor<?xi64>, %d: tensor<f32>) {
+  // expected-error @+1 {{result must have the type of the logits}}
+  %r = loom.cross_entropy_grad %l, %t, %d : tensor<?x4xf32>, tensor<?xi64>, tensor<f32> -> tensor<?x5xf32>
+  return
+}
+
+// -----
+
+func.func @ce_grad_rank(%l: tensor<?x4xf32>, %t: tensor<?x?xi64>, %d: tensor<f32>) {
+  // expected-error @+1 {{targets 'tensor<?x?xi64>' must have one dimension less than the logits 'tensor<?x4xf32>'}}
+  %r = loom.cross_entropy_grad %l, %t, %d : tensor<?x4xf32>, tensor<?x?xi64>, tensor<f32> -> tensor<?x4xf32>
+  return
+}
+
+// -----
+
+func.func @reduce_rank(%x: tensor<4xf32>) {
+  // expected-error @+1 {{cannot reduce 'tensor<4xf32>' to the larger rank of 'tensor<2x4xf32>'}}
+  %r = loom.reduce_sum %x : tensor<4xf32> -> tensor<2x4xf32>
+  return
+}
+
+// -----
+
+func.func @reduce_trailing(%x: tensor<?x4xf32>) {
+  // expected-error @+1 {{result 'tensor<5xf32>' must be the trailing dimensions of 'tensor<?x4xf32>'}}
+  %r = loom.reduce_sum %x : tensor<?x4xf32> -> tensor<5xf32>
+  return
+}
+
+// -----
+
+func.func @lwg_rank(%dy: tensor<?x4xf32>, %x: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{output gradient 'tensor<?x4xf32>' and input 'tensor<?x?x8xf32>' must have the same rank}}
+  %r = loom.linear_weight_grad %dy, %x : tensor<?x4xf32>, tensor<?x?x8xf32> -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @lwg_result(%dy: tensor<?x4xf32>, %x: tensor<?x8xf32>) {
+  // expected-error @+1 {{result must be [4, 8], got 'tensor<8x4xf32>'}}
+  %r = loom.linear_weight_grad %dy, %x : tensor<?x4xf32>, tensor<?x8xf32> -> tensor<8x4xf32>
+  return
+}
+
+// -----
+
+func.func @eg_rank(%ids: tensor<?xi64>, %dy: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{output gradient 'tensor<?x?x8xf32>' must have one dimension more than the ids 'tensor<?xi64>'}}
+  %r = loom.embedding_grad %ids, %dy : tensor<?xi64>, tensor<?x?x8xf32> -> tensor<10x8xf32>
+  return
+}
+
+// -----
+
+func.func @eg_result(%ids: tensor<?xi64>, %dy: tensor<?x8xf32>) {
+  // expected-error @+1 {{result must be a static [vocab, 8] table, got 'tensor<?x8xf32>'}}
+  %r = loom.embedding_grad %ids, %dy : tensor<?xi64>, tensor<?x8xf32> -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+func.func @slice_rank(%x: tensor<?x8xf32>) {
+  // expected-error @+1 {{input and result must have the same rank of at least 1}}
+  %r = loom.slice %x[0] : tensor<?x8xf32> -> tensor<8xf32>
+  return
+}
+
+// -----
+
+func.func @slice_range(%x: tensor<?x8xf32>) {
+  // expected-error @+1 {{slice [6, 6 + 4) is outside the last dimension of 'tensor<?x8xf32>'}}
+  %r = loom.slice %x[6] : tensor<?x8xf32> -> tensor<?x4xf32>
+  return
+}
+
+// -----
+
+func.func @slice_lead(%x: tensor<3x8xf32>) {
+  // expected-error @+1 {{leading dimensions must match}}
+  %r = loom.slice %x[0] : tensor<3x8xf32> -> tensor<4x4xf32>
+  return
+}
+
+// -----
+
+func.func @mask_operands(%l: tensor<?x?xi64>, %x: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{needs lengths [B] and a sequence [T, B, ...]}}
+  %r = loom.length_mask %l, %x : tensor<?x?xi64>, tensor<?x?x8xf32> -> tensor<?x?xf32>
+  return
+}
+
+// -----
+
+func.func @mask_result(%l: tensor<?xi64>, %x: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{result must be [T, B], got 'tensor<?x?x1xf32>'}}
+  %r = loom.length_mask %l, %x : tensor<?xi64>, tensor<?x?x8xf32> -> tensor<?x?x1xf32>
+  return
+}
+
+// -----
+
+func.func @scale_rows(%x: tensor<3x8xf32>, %f: tensor<4xf32>) {
+  // expected-error @+1 {{factors 'tensor<4xf32>' must have one entry per row of 'tensor<3x8xf32>'}}
+  %r = loom.scale_rows %x, %f : tensor<3x8xf32>, tensor<4xf32>
+  return
+}

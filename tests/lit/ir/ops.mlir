@@ -86,3 +86,30 @@ func.func @layers(%ids: tensor<?x?xi64>, %len: tensor<?xi64>, %h0: tensor<2x?x16
   %z = loom.zeros %bsz : tensor<?x16xf32>
   return %lp, %hn : tensor<?x?x10xf32>, tensor<2x?x16xf32>
 }
+
+// CHECK-LABEL: func.func @training
+func.func @training(%logits: tensor<?x?x10xf32>, %t: tensor<?x?xi64>, %x: tensor<?x?x8xf32>, %len: tensor<?xi64>, %ids: tensor<?x?xi64>) -> tensor<f32> {
+  // CHECK: loom.cross_entropy {{.*}} {ignore_index = 0 : i64} : tensor<?x?x10xf32>, tensor<?x?xi64> -> tensor<f32>
+  %l = loom.cross_entropy %logits, %t {ignore_index = 0 : i64} : tensor<?x?x10xf32>, tensor<?x?xi64> -> tensor<f32>
+  // CHECK: loom.cross_entropy_grad
+  %g = loom.cross_entropy_grad %logits, %t, %l : tensor<?x?x10xf32>, tensor<?x?xi64>, tensor<f32> -> tensor<?x?x10xf32>
+  // CHECK: loom.reduce_sum {{.*}} : tensor<?x?x10xf32> -> tensor<10xf32>
+  %r = loom.reduce_sum %g : tensor<?x?x10xf32> -> tensor<10xf32>
+  // CHECK: loom.linear_weight_grad {{.*}} -> tensor<10x8xf32>
+  %w = loom.linear_weight_grad %g, %x : tensor<?x?x10xf32>, tensor<?x?x8xf32> -> tensor<10x8xf32>
+  // CHECK: loom.embedding_grad {{.*}} -> tensor<50x8xf32>
+  %e = loom.embedding_grad %ids, %x : tensor<?x?xi64>, tensor<?x?x8xf32> -> tensor<50x8xf32>
+  // CHECK: loom.relu_grad {{.*}} : tensor<?x?x8xf32>
+  %rg = loom.relu_grad %x, %x : tensor<?x?x8xf32>
+  // CHECK: loom.zeros_like {{.*}} : tensor<?x?x8xf32>
+  %z = loom.zeros_like %rg : tensor<?x?x8xf32>
+  // CHECK: loom.slice {{.*}}[2] : tensor<?x?x8xf32> -> tensor<?x?x4xf32>
+  %s = loom.slice %z[2] : tensor<?x?x8xf32> -> tensor<?x?x4xf32>
+  // CHECK: loom.length_mask {{.*}} -> tensor<?x?xf32>
+  %m = loom.length_mask %len, %x : tensor<?xi64>, tensor<?x?x8xf32> -> tensor<?x?xf32>
+  %m0 = loom.index %m[0] : tensor<?x?xf32> -> tensor<?xf32>
+  %x0 = loom.index %s[0] : tensor<?x?x4xf32> -> tensor<?x4xf32>
+  // CHECK: loom.scale_rows {{.*}} : tensor<?x4xf32>, tensor<?xf32>
+  %sc = loom.scale_rows %x0, %m0 : tensor<?x4xf32>, tensor<?xf32>
+  return %l : tensor<f32>
+}
