@@ -32,14 +32,14 @@ SmallVector<OpFoldResult> sizesOf(OpBuilder &b, Location loc, Value v) {
   return tensor::getMixedSizes(b, loc, v);
 }
 
-/// An uninitialized tensor of `type` whose dynamic sizes are taken, in
-/// order, from `sizes` (which lists every dimension).
+/// An uninitialized tensor of `type` whose dynamic sizes are taken from
+/// `sizes` (which lists every dimension, or may be empty for static types).
 Value emptyTensor(OpBuilder &b, Location loc, RankedTensorType type,
                   ArrayRef<OpFoldResult> sizes) {
   SmallVector<OpFoldResult> mixed;
-  for (auto [d, s] : llvm::enumerate(sizes))
+  for (int64_t d = 0; d < type.getRank(); ++d)
     mixed.push_back(type.isDynamicDim(d)
-                        ? s
+                        ? sizes[d]
                         : OpFoldResult(b.getIndexAttr(type.getDimSize(d))));
   return tensor::EmptyOp::create(b, loc, mixed, type.getElementType());
 }
@@ -666,6 +666,433 @@ struct LowerScan : OpRewritePattern<ScanOp> {
   }
 };
 
+//===----------------------------------------------------------------------===//
+// Ops of gradient functions
+//===----------------------------------------------------------------------===//
+
+struct LowerZerosLike : OpRewritePattern<ZerosLikeOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ZerosLikeOp op,
+                                PatternRewriter &rewriter) const override {
+    rewriter.replaceOp(
+        op,
+        zeroFilled(rewriter, op.getLoc(), cast<RankedTensorType>(op.getType()),
+                   sizesOf(rewriter, op.getLoc(), op.getInput())));
+    return success();
+  }
+};
+
+struct LowerSlice : OpRewritePattern<SliceOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(SliceOp op,
+                                PatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getType());
+    SmallVector<OpFoldResult> sizes =
+        sizesOf(rewriter, op.getLoc(), op.getInput());
+    sizes.back() = rewriter.getIndexAttr(type.getShape().back());
+    SmallVector<OpFoldResult> offsets(sizes.size(), rewriter.getIndexAttr(0));
+    offsets.back() = rewriter.getIndexAttr(op.getOffset());
+    SmallVector<OpFoldResult> strides(sizes.size(), rewriter.getIndexAttr(1));
+    rewriter.replaceOpWithNewOp<tensor::ExtractSliceOp>(
+        op, type, op.getInput(), offsets, sizes, strides);
+    return success();
+  }
+};
+
+/// result = f(a[...], b[...]) elementwise over same-shaped a and b.
+Value zipElements(OpBuilder &b, Location loc, Value x, Value y,
+                  function_ref<Value(OpBuilder &, Location, Value, Value)> f) {
+  auto type = cast<RankedTensorType>(x.getType());
+  unsigned rank = type.getRank();
+  Value init = emptyTensor(b, loc, type, sizesOf(b, loc, x));
+  auto id = AffineMap::getMultiDimIdentityMap(rank, b.getContext());
+  auto generic = linalg::GenericOp::create(
+      b, loc, type, ValueRange{x, y}, ValueRange{init},
+      SmallVector<AffineMap>{id, id, id}, parallel(rank),
+      [&](OpBuilder &bb, Location l, ValueRange args) {
+        linalg::YieldOp::create(bb, l, f(bb, l, args[0], args[1]));
+      });
+  return generic.getResult(0);
+}
+
+struct LowerReluGradOp : OpRewritePattern<ReluGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ReluGradOp op,
+                                PatternRewriter &rewriter) const override {
+    rewriter.replaceOp(
+        op,
+        zipElements(rewriter, op.getLoc(), op.getOutputGrad(), op.getInput(),
+                    [](OpBuilder &b, Location l, Value dy, Value x) -> Value {
+                      Value zero =
+                          arith::ConstantOp::create(b, l, b.getF32FloatAttr(0));
+                      Value pos = arith::CmpFOp::create(
+                          b, l, arith::CmpFPredicate::OGT, x, zero);
+                      return arith::SelectOp::create(b, l, pos, dy, zero);
+                    }));
+    return success();
+  }
+};
+
+struct LowerScaleRows : OpRewritePattern<ScaleRowsOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ScaleRowsOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto type = cast<RankedTensorType>(op.getType());
+    unsigned rank = type.getRank();
+    MLIRContext *ctx = getContext();
+    AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+    AffineMap row = AffineMap::get(rank, 0, getAffineDimExpr(0, ctx));
+    Value init =
+        emptyTensor(rewriter, loc, type, sizesOf(rewriter, loc, op.getInput()));
+    auto g = linalg::GenericOp::create(
+        rewriter, loc, type, ValueRange{op.getInput(), op.getFactors()},
+        ValueRange{init}, SmallVector<AffineMap>{id, row, id}, parallel(rank),
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Value m = arith::MulFOp::create(b, l, args[0], args[1]);
+          linalg::YieldOp::create(b, l, m);
+        });
+    rewriter.replaceOp(op, g.getResult(0));
+    return success();
+  }
+};
+
+struct LowerLengthMask : OpRewritePattern<LengthMaskOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(LengthMaskOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto type = cast<RankedTensorType>(op.getType());
+    SmallVector<OpFoldResult> seq = sizesOf(rewriter, loc, op.getSequence());
+    Value init = emptyTensor(rewriter, loc, type, {seq[0], seq[1]});
+    MLIRContext *ctx = getContext();
+    AffineMap id = AffineMap::getMultiDimIdentityMap(2, ctx);
+    AffineMap b1 = AffineMap::get(2, 0, getAffineDimExpr(1, ctx));
+    auto g = linalg::GenericOp::create(
+        rewriter, loc, type, ValueRange{op.getLengths()}, ValueRange{init},
+        SmallVector<AffineMap>{b1, id}, parallel(2),
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Value t = linalg::IndexOp::create(b, l, 0);
+          Value len = args[0];
+          if (!len.getType().isInteger(64))
+            len = arith::ExtSIOp::create(b, l, b.getI64Type(), len);
+          Value ti = arith::IndexCastOp::create(b, l, b.getI64Type(), t);
+          Value active =
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, ti, len);
+          Value r = arith::UIToFPOp::create(b, l, b.getF32Type(), active);
+          linalg::YieldOp::create(b, l, r);
+        });
+    rewriter.replaceOp(op, g.getResult(0));
+    return success();
+  }
+};
+
+struct LowerReduceSum : OpRewritePattern<ReduceSumOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ReduceSumOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto inType = cast<RankedTensorType>(op.getInput().getType());
+    auto type = cast<RankedTensorType>(op.getType());
+    unsigned rank = inType.getRank(), keep = type.getRank();
+    SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, op.getInput());
+    SmallVector<OpFoldResult> outSizes(sizes.end() - keep, sizes.end());
+    Value init = zeroFilled(rewriter, loc, type, outSizes);
+    MLIRContext *ctx = getContext();
+    SmallVector<AffineExpr> trailing;
+    for (unsigned d = rank - keep; d < rank; ++d)
+      trailing.push_back(getAffineDimExpr(d, ctx));
+    SmallVector<AffineMap> maps{AffineMap::getMultiDimIdentityMap(rank, ctx),
+                                AffineMap::get(rank, 0, trailing, ctx)};
+    auto iters = parallel(rank);
+    for (unsigned d = 0; d < rank - keep; ++d)
+      iters[d] = utils::IteratorType::reduction;
+    auto g = linalg::GenericOp::create(
+        rewriter, loc, type, ValueRange{op.getInput()}, ValueRange{init}, maps,
+        iters, [&](OpBuilder &b, Location l, ValueRange args) {
+          Value s = arith::AddFOp::create(b, l, args[1], args[0]);
+          linalg::YieldOp::create(b, l, s);
+        });
+    rewriter.replaceOp(op, g.getResult(0));
+    return success();
+  }
+};
+
+/// dW[o, i] = Σ_n dy[n, o] x[n, i], loops (n..., o, i): the innermost loop
+/// is contiguous in x and in the result.
+struct LowerLinearWeightGrad : OpRewritePattern<LinearWeightGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(LinearWeightGradOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto type = cast<RankedTensorType>(op.getType());
+    unsigned lead =
+        cast<RankedTensorType>(op.getInput().getType()).getRank() - 1;
+    MLIRContext *ctx = getContext();
+    SmallVector<AffineExpr> dyMap, xMap;
+    for (unsigned d = 0; d < lead; ++d) {
+      dyMap.push_back(getAffineDimExpr(d, ctx));
+      xMap.push_back(getAffineDimExpr(d, ctx));
+    }
+    AffineExpr o = getAffineDimExpr(lead, ctx),
+               i = getAffineDimExpr(lead + 1, ctx);
+    dyMap.push_back(o);
+    xMap.push_back(i);
+    unsigned n = lead + 2;
+    SmallVector<AffineMap> maps{AffineMap::get(n, 0, dyMap, ctx),
+                                AffineMap::get(n, 0, xMap, ctx),
+                                AffineMap::get(n, 0, {o, i}, ctx)};
+    auto iters = parallel(n);
+    for (unsigned d = 0; d < lead; ++d)
+      iters[d] = utils::IteratorType::reduction;
+    Value init = zeroFilled(rewriter, loc, type, {});
+    auto fm = contract(rewriter);
+    auto g = linalg::GenericOp::create(
+        rewriter, loc, type, ValueRange{op.getOutputGrad(), op.getInput()},
+        ValueRange{init}, maps, iters,
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Value m = arith::MulFOp::create(b, l, args[0], args[1], fm);
+          Value s = arith::AddFOp::create(b, l, args[2], m, fm);
+          linalg::YieldOp::create(b, l, s);
+        });
+    rewriter.replaceOp(op, g.getResult(0));
+    return success();
+  }
+};
+
+/// Collapses all leading dimensions of `v` into one (keeping the last when
+/// `keepLast`): [T, B, E] -> [T·B, E], [T, B] -> [T·B].
+Value collapseLeading(OpBuilder &b, Location loc, Value v, bool keepLast) {
+  auto type = cast<RankedTensorType>(v.getType());
+  int64_t rank = type.getRank();
+  int64_t lead = keepLast ? rank - 1 : rank;
+  if (lead == 1)
+    return v;
+  ReassociationIndices first;
+  for (int64_t d = 0; d < lead; ++d)
+    first.push_back(d);
+  SmallVector<ReassociationIndices> groups{first};
+  if (keepLast)
+    groups.push_back({rank - 1});
+  return tensor::CollapseShapeOp::create(b, loc, v, groups);
+}
+
+/// Scatter-adds rows of dy into the table, one position at a time.
+struct LowerEmbeddingGrad : OpRewritePattern<EmbeddingGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(EmbeddingGradOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto type = cast<RankedTensorType>(op.getType());
+    if (cast<RankedTensorType>(op.getIds().getType()).getRank() == 0)
+      return rewriter.notifyMatchFailure(op, "needs at least one id dimension");
+    Value ids = collapseLeading(rewriter, loc, op.getIds(), false);
+    Value dy = collapseLeading(rewriter, loc, op.getOutputGrad(), true);
+    Value table = zeroFilled(rewriter, loc, type, {});
+    Value c0 = arith::ConstantIndexOp::create(rewriter, loc, 0);
+    Value c1 = arith::ConstantIndexOp::create(rewriter, loc, 1);
+    Value n = tensor::DimOp::create(rewriter, loc, ids, c0);
+    int64_t E = type.getDimSize(1);
+    auto rowType = RankedTensorType::get({E}, type.getElementType());
+    auto loop = scf::ForOp::create(
+        rewriter, loc, c0, n, c1, ValueRange{table},
+        [&](OpBuilder &b, Location l, Value pos, ValueRange iter) {
+          Value id = tensor::ExtractOp::create(b, l, ids, ValueRange{pos});
+          Value row = arith::IndexCastOp::create(b, l, b.getIndexType(), id);
+          SmallVector<OpFoldResult> one{b.getIndexAttr(1), b.getIndexAttr(E)};
+          SmallVector<OpFoldResult> strides{b.getIndexAttr(1),
+                                            b.getIndexAttr(1)};
+          Value acc = tensor::ExtractSliceOp::create(
+              b, l, rowType, iter[0],
+              SmallVector<OpFoldResult>{row, b.getIndexAttr(0)}, one, strides);
+          Value g = tensor::ExtractSliceOp::create(
+              b, l, rowType, dy,
+              SmallVector<OpFoldResult>{pos, b.getIndexAttr(0)}, one, strides);
+          Value sum = zipElements(
+              b, l, acc, g,
+              [](OpBuilder &bb, Location ll, Value x, Value y) -> Value {
+                return arith::AddFOp::create(bb, ll, x, y);
+              });
+          Value updated = tensor::InsertSliceOp::create(
+              b, l, sum, iter[0],
+              SmallVector<OpFoldResult>{row, b.getIndexAttr(0)}, one, strides);
+          scf::YieldOp::create(b, l, updated);
+        });
+    rewriter.replaceOp(op, loop.getResult(0));
+    return success();
+  }
+};
+
+/// Per row of [N, C] logits: max, Σ exp(x - max), whether the target
+/// counts, and (for the loss) -log p(target).
+struct CrossEntropyRows {
+  Value logits, targets, max, sum;
+};
+
+CrossEntropyRows crossEntropyRows(OpBuilder &b, Location loc, Value logits,
+                                  Value targets) {
+  CrossEntropyRows r;
+  r.logits = collapseLeading(b, loc, logits, true);
+  r.targets = collapseLeading(b, loc, targets, false);
+  r.max =
+      reduceRows(b, loc, r.logits, Value(), -INFINITY, identityArg,
+                 [](OpBuilder &bb, Location l, Value acc, Value v) -> Value {
+                   return arith::MaximumFOp::create(bb, l, acc, v);
+                 });
+  r.sum = reduceRows(
+      b, loc, r.logits, r.max, 0.0f,
+      [](OpBuilder &bb, Location l, Value v, Value m) -> Value {
+        return math::ExpOp::create(bb, l, arith::SubFOp::create(bb, l, v, m));
+      },
+      addF);
+  return r;
+}
+
+/// A rank-0 sum over rows of `f(row index, target)`.
+Value sumOverRows(OpBuilder &b, Location loc, Value targets,
+                  function_ref<Value(OpBuilder &, Location, Value, Value)> f) {
+  auto scalar = RankedTensorType::get({}, b.getF32Type());
+  Value init = zeroFilled(b, loc, scalar, {});
+  MLIRContext *ctx = b.getContext();
+  SmallVector<AffineMap> maps{AffineMap::getMultiDimIdentityMap(1, ctx),
+                              AffineMap::get(1, 0, {}, ctx)};
+  auto g = linalg::GenericOp::create(
+      b, loc, scalar, ValueRange{targets}, ValueRange{init}, maps,
+      SmallVector<utils::IteratorType>{utils::IteratorType::reduction},
+      [&](OpBuilder &bb, Location l, ValueRange args) {
+        Value n = linalg::IndexOp::create(bb, l, 0);
+        Value v = f(bb, l, n, args[0]);
+        Value s = arith::AddFOp::create(bb, l, args[1], v);
+        linalg::YieldOp::create(bb, l, s);
+      });
+  return g.getResult(0);
+}
+
+Value targetCounts(OpBuilder &b, Location l, Value t, int64_t ignore) {
+  Value ig =
+      arith::ConstantOp::create(b, l, b.getIntegerAttr(t.getType(), ignore));
+  Value counts = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ne, t, ig);
+  return counts;
+}
+
+struct LowerCrossEntropy : OpRewritePattern<CrossEntropyOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(CrossEntropyOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    if (cast<RankedTensorType>(op.getLogits().getType()).getRank() < 2)
+      return rewriter.notifyMatchFailure(op, "needs [..., N, C] logits");
+    int64_t ignore = op.getIgnoreIndexAttr().getInt();
+    CrossEntropyRows r =
+        crossEntropyRows(rewriter, loc, op.getLogits(), op.getTargets());
+    Value total = sumOverRows(
+        rewriter, loc, r.targets,
+        [&](OpBuilder &b, Location l, Value n, Value t) -> Value {
+          Value counts = targetCounts(b, l, t, ignore);
+          // An ignored target may lie outside [0, C): read class 0 instead.
+          Value zero =
+              arith::ConstantOp::create(b, l, b.getIntegerAttr(t.getType(), 0));
+          Value safe = arith::SelectOp::create(b, l, counts, t, zero);
+          Value c = arith::IndexCastOp::create(b, l, b.getIndexType(), safe);
+          Value x = tensor::ExtractOp::create(b, l, r.logits, ValueRange{n, c});
+          Value m = tensor::ExtractOp::create(b, l, r.max, ValueRange{n});
+          Value s = tensor::ExtractOp::create(b, l, r.sum, ValueRange{n});
+          // -log p = max + log Σ - x
+          Value nll = arith::SubFOp::create(
+              b, l,
+              arith::AddFOp::create(b, l, m, math::LogOp::create(b, l, s)), x);
+          Value f0 = arith::ConstantOp::create(b, l, b.getF32FloatAttr(0));
+          return arith::SelectOp::create(b, l, counts, nll, f0);
+        });
+    Value count =
+        sumOverRows(rewriter, loc, r.targets,
+                    [&](OpBuilder &b, Location l, Value, Value t) -> Value {
+                      return arith::UIToFPOp::create(
+                          b, l, b.getF32Type(), targetCounts(b, l, t, ignore));
+                    });
+    auto scalar = RankedTensorType::get({}, rewriter.getF32Type());
+    Value init = emptyTensor(rewriter, loc, scalar, {});
+    AffineMap none = AffineMap::get(0, 0, {}, getContext());
+    auto g = linalg::GenericOp::create(
+        rewriter, loc, scalar, ValueRange{total, count}, ValueRange{init},
+        SmallVector<AffineMap>{none, none, none},
+        SmallVector<utils::IteratorType>{},
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          linalg::YieldOp::create(
+              b, l, arith::DivFOp::create(b, l, args[0], args[1]).getResult());
+        });
+    rewriter.replaceOp(op, g.getResult(0));
+    return success();
+  }
+};
+
+/// Works on the logits' own shape (no reshape of the result): per-row max
+/// and Σ exp are reductions over the last dimension.
+struct LowerCrossEntropyGrad : OpRewritePattern<CrossEntropyGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(CrossEntropyGradOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto type = cast<RankedTensorType>(op.getType());
+    unsigned rank = type.getRank();
+    if (rank < 2)
+      return rewriter.notifyMatchFailure(op, "needs [..., N, C] logits");
+    int64_t ignore = op.getIgnoreIndexAttr().getInt();
+    Value logits = op.getLogits(), targets = op.getTargets();
+    Value max =
+        reduceRows(rewriter, loc, logits, Value(), -INFINITY, identityArg,
+                   [](OpBuilder &bb, Location l, Value acc, Value v) -> Value {
+                     return arith::MaximumFOp::create(bb, l, acc, v);
+                   });
+    Value sum = reduceRows(
+        rewriter, loc, logits, max, 0.0f,
+        [](OpBuilder &bb, Location l, Value v, Value m) -> Value {
+          return math::ExpOp::create(bb, l, arith::SubFOp::create(bb, l, v, m));
+        },
+        addF);
+    Value count = sumOverRows(
+        rewriter, loc, collapseLeading(rewriter, loc, targets, false),
+        [&](OpBuilder &b, Location l, Value, Value t) -> Value {
+          return arith::UIToFPOp::create(b, l, b.getF32Type(),
+                                         targetCounts(b, l, t, ignore));
+        });
+    Value countScalar = tensor::ExtractOp::create(rewriter, loc, count);
+    Value dScalar = tensor::ExtractOp::create(rewriter, loc, op.getDloss());
+    Value scale = arith::DivFOp::create(rewriter, loc, dScalar, countScalar);
+    MLIRContext *ctx = getContext();
+    AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+    SmallVector<AffineExpr> lead;
+    for (unsigned d = 0; d + 1 < rank; ++d)
+      lead.push_back(getAffineDimExpr(d, ctx));
+    AffineMap row = AffineMap::get(rank, 0, lead, ctx);
+    Value init =
+        emptyTensor(rewriter, loc, type, sizesOf(rewriter, loc, logits));
+    auto g = linalg::GenericOp::create(
+        rewriter, loc, type, ValueRange{logits, targets, max, sum},
+        ValueRange{init}, SmallVector<AffineMap>{id, row, row, row, id},
+        parallel(rank), [&](OpBuilder &b, Location l, ValueRange a) {
+          Value p = arith::DivFOp::create(
+              b, l,
+              math::ExpOp::create(b, l,
+                                  arith::SubFOp::create(b, l, a[0], a[2])),
+              a[3]);
+          Value c = linalg::IndexOp::create(b, l, rank - 1);
+          Value ci = arith::IndexCastOp::create(b, l, a[1].getType(), c);
+          Value hit =
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, ci, a[1]);
+          Value one = arith::UIToFPOp::create(b, l, b.getF32Type(), hit);
+          Value v = arith::MulFOp::create(
+              b, l, arith::SubFOp::create(b, l, p, one), scale);
+          Value f0 = arith::ConstantOp::create(b, l, b.getF32FloatAttr(0));
+          Value counts = targetCounts(b, l, a[1], ignore);
+          Value sel = arith::SelectOp::create(b, l, counts, v, f0);
+          linalg::YieldOp::create(b, l, sel);
+        });
+    rewriter.replaceOp(op, g.getResult(0));
+    return success();
+  }
+};
+
 struct ConvertLoomToLinalg
     : public loom::impl::ConvertLoomToLinalgBase<ConvertLoomToLinalg> {
   void runOnOperation() override {
@@ -678,7 +1105,10 @@ struct ConvertLoomToLinalg
         LowerUnary<TanhOp>, LowerUnary<ReluOp>, LowerUnary<ExpOp>,
         LowerUnary<NegOp>, LowerDropout, LowerZeros, LowerSplit, LowerConcat,
         LowerStack, LowerIndex, LowerTranspose, LowerEmbedding, LowerSoftmax,
-        LowerLogSoftmax, LowerLayerNorm, LowerScan>(ctx);
+        LowerLogSoftmax, LowerLayerNorm, LowerScan, LowerZerosLike, LowerSlice,
+        LowerReluGradOp, LowerScaleRows, LowerLengthMask, LowerReduceSum,
+        LowerLinearWeightGrad, LowerEmbeddingGrad, LowerCrossEntropy,
+        LowerCrossEntropyGrad>(ctx);
     GreedyRewriteConfig config;
     config.setMaxIterations(GreedyRewriteConfig::kNoLimit);
     if (failed(

@@ -104,9 +104,10 @@ bool JitModel::run(const std::vector<BufferRef> &inputs,
     d[0] = d[1] = reinterpret_cast<int64_t>(b.data);
     d[2] = 0;
     int64_t stride = 1;
-    for (int64_t k = ranks[i] - 1; k >= 0; --k) {
+    int64_t rank = ranks[i];
+    for (int64_t k = rank - 1; k >= 0; --k) {
       d[3 + k] = b.shape[k];
-      d[3 + ranks[i] + k] = stride;
+      d[3 + rank + k] = stride;
       stride *= b.shape[k];
     }
     descPtrs[i] = d.data();

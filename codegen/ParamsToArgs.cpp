@@ -23,10 +23,16 @@ using namespace loom;
 
 namespace {
 
+/// Functions the runtime calls: a model, its loss or its gradient.
+bool isEntryPoint(func::FuncOp f) {
+  return f->hasAttr(kModelAttr) || f->hasAttr(kLossAttr) ||
+         f->hasAttr(kGradAttr);
+}
+
 struct ParamsToArgs : public loom::impl::LoomParamsToArgsBase<ParamsToArgs> {
   void runOnOperation() override {
     for (auto func : getOperation().getOps<func::FuncOp>()) {
-      if (!func->hasAttr(kModelAttr))
+      if (!isEntryPoint(func))
         continue;
       llvm::MapVector<StringRef, SmallVector<ParamOp>> byName;
       func.walk([&](ParamOp p) { byName[p.getName()].push_back(p); });
@@ -58,7 +64,7 @@ struct ParamsToArgs : public loom::impl::LoomParamsToArgsBase<ParamsToArgs> {
 struct OutputsToArgs : public loom::impl::LoomOutputsToArgsBase<OutputsToArgs> {
   void runOnOperation() override {
     for (auto func : getOperation().getOps<func::FuncOp>()) {
-      if (!func->hasAttr(kModelAttr) || func.getNumResults() == 0)
+      if (!isEntryPoint(func) || func.getNumResults() == 0)
         continue;
       auto ret = cast<func::ReturnOp>(func.getBody().back().getTerminator());
       OpBuilder b(ret);

@@ -1,8 +1,8 @@
 //===- Pipeline.cpp - from the loom dialect to native code ------------===//
 #include "codegen/Pipeline.h"
 #include "codegen/Passes.h"
-#include "passes/Passes.h"
 #include "ir/LoomDialect.h"
+#include "passes/Passes.h"
 
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/InitAllDialects.h"

@@ -268,13 +268,58 @@ private:
           }
           return true;
         })
+        .Case([&](CrossEntropyOp c) {
+          shapes[c.getResult()] = {};
+          return true;
+        })
+        .Case([&](CrossEntropyGradOp c) {
+          shapes[c.getResult()] = of(c.getLogits());
+          return true;
+        })
+        .Case([&](ReduceSumOp r) {
+          auto in = of(r.getInput());
+          int64_t keep =
+              mlir::cast<mlir::RankedTensorType>(r.getType()).getRank();
+          shapes[r.getResult()] =
+              std::vector<int64_t>(in.end() - keep, in.end());
+          return true;
+        })
+        .Case([&](SliceOp sl) {
+          auto sh = of(sl.getInput());
+          sh.back() = mlir::cast<mlir::RankedTensorType>(sl.getType())
+                          .getShape()
+                          .back();
+          shapes[sl.getResult()] = sh;
+          return true;
+        })
+        .Case([&](LengthMaskOp lm) {
+          auto seq = of(lm.getSequence());
+          shapes[lm.getResult()] = {seq[0], seq[1]};
+          return true;
+        })
+        .Case([&](ScaleRowsOp sr) {
+          shapes[sr.getResult()] = of(sr.getInput());
+          return true;
+        })
         .Default([&](mlir::Operation *o) {
           if (o->getNumResults() == 0)
             return true;
-          if (mlir::isa<ParamOp>(o)) {
-            shapes[o->getResult(0)] = staticShape(o->getResult(0).getType());
+          // Statically shaped results (parameters, weight gradients) need
+          // no rule.
+          bool allStatic = llvm::all_of(o->getResultTypes(), [](mlir::Type t) {
+            auto r = mlir::dyn_cast<mlir::RankedTensorType>(t);
+            return r && r.hasStaticShape();
+          });
+          if (allStatic) {
+            for (mlir::Value r : o->getResults())
+              shapes[r] = staticShape(r.getType());
             return true;
           }
+          if (!o->hasTrait<mlir::OpTrait::SameOperandsAndResultType>() &&
+              !mlir::isa<AddOp, SubOp, MulOp, DivOp, ReluGradOp, LayerNormOp>(
+                  o))
+            return fail("no shape rule for '" +
+                        o->getName().getStringRef().str() + "'");
           // Elementwise ops: the larger operand's shape.
           std::vector<int64_t> sh;
           for (mlir::Value v : o->getOperands())

@@ -174,3 +174,50 @@ func.func @zeros(%b: index) -> tensor<?x16xf32> {
   %0 = loom.zeros %b : tensor<?x16xf32>
   return %0 : tensor<?x16xf32>
 }
+
+// -----
+
+// Ops of gradient functions.
+// CHECK-LABEL: func.func @grads
+// CHECK: linalg.generic {{.*}} iterator_types = ["reduction", "parallel"]
+// CHECK: linalg.generic {{.*}} iterator_types = ["reduction", "parallel", "parallel"]
+// CHECK: fastmath<contract>
+// CHECK: scf.for
+// CHECK: tensor.extract_slice
+// CHECK: tensor.insert_slice
+// CHECK: arith.cmpf ogt
+// CHECK: linalg.index 0
+// CHECK: arith.cmpi slt
+func.func @grads(%d: tensor<?x4xf32>, %x: tensor<?x3xf32>, %ids: tensor<?xi64>, %len: tensor<?xi64>, %s: tensor<?x?x3xf32>) -> (tensor<4xf32>, tensor<4x3xf32>, tensor<9x4xf32>, tensor<?x4xf32>, tensor<?x?xf32>) {
+  %r = loom.reduce_sum %d : tensor<?x4xf32> -> tensor<4xf32>
+  %w = loom.linear_weight_grad %d, %x : tensor<?x4xf32>, tensor<?x3xf32> -> tensor<4x3xf32>
+  %e = loom.embedding_grad %ids, %d : tensor<?xi64>, tensor<?x4xf32> -> tensor<9x4xf32>
+  %g = loom.relu_grad %d, %d : tensor<?x4xf32>
+  %m = loom.length_mask %len, %s : tensor<?xi64>, tensor<?x?x3xf32> -> tensor<?x?xf32>
+  return %r, %w, %e, %g, %m : tensor<4xf32>, tensor<4x3xf32>, tensor<9x4xf32>, tensor<?x4xf32>, tensor<?x?xf32>
+}
+
+// -----
+
+// Cross-entropy ignores positions whose target is ignore_index (their class
+// id is never read) and divides by the count of the others.
+// CHECK-LABEL: func.func @cross_entropy
+// CHECK: arith.maximumf
+// CHECK: math.exp
+// CHECK: %[[COUNTS:.*]] = arith.cmpi ne
+// CHECK: tensor.extract
+// CHECK: math.log
+// CHECK: arith.select %[[COUNTS]]
+// CHECK: arith.uitofp
+// CHECK: arith.divf
+// CHECK-LABEL: func.func @cross_entropy_grad
+// CHECK: linalg.index 2
+// CHECK: arith.cmpi eq
+func.func @cross_entropy(%l: tensor<?x?x4xf32>, %t: tensor<?x?xi64>) -> tensor<f32> {
+  %r = loom.cross_entropy %l, %t {ignore_index = 0 : i64} : tensor<?x?x4xf32>, tensor<?x?xi64> -> tensor<f32>
+  return %r : tensor<f32>
+}
+func.func @cross_entropy_grad(%l: tensor<?x?x4xf32>, %t: tensor<?x?xi64>, %d: tensor<f32>) -> tensor<?x?x4xf32> {
+  %r = loom.cross_entropy_grad %l, %t, %d : tensor<?x?x4xf32>, tensor<?x?xi64>, tensor<f32> -> tensor<?x?x4xf32>
+  return %r : tensor<?x?x4xf32>
+}
