@@ -10,6 +10,7 @@
 #include "ir/LoomOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -1093,6 +1094,165 @@ struct LowerCrossEntropyGrad : OpRewritePattern<CrossEntropyGradOp> {
   }
 };
 
+/// The number of elements of `v`, as an f32 scalar.
+Value numelF32(OpBuilder &b, Location loc, Value v) {
+  Value n = arith::ConstantIndexOp::create(b, loc, 1);
+  for (OpFoldResult s : sizesOf(b, loc, v))
+    n = arith::MulIOp::create(b, loc, n,
+                              getValueOrCreateConstantIndexOp(b, loc, s));
+  Value i = arith::IndexCastOp::create(b, loc, b.getI64Type(), n);
+  return arith::SIToFPOp::create(b, loc, b.getF32Type(), i);
+}
+
+struct LowerRowSum : OpRewritePattern<RowSumOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(RowSumOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value rows = reduceRows(rewriter, loc, op.getInput(), Value(), 0.0f,
+                            identityArg, addF);
+    rewriter.replaceOp(op,
+                       mapWithRows(rewriter, loc, op.getInput(),
+                                   ValueRange{rows}, ValueRange{},
+                                   [](OpBuilder &, Location,
+                                      ValueRange a) -> Value { return a[1]; }));
+    return success();
+  }
+};
+
+struct LowerMean : OpRewritePattern<MeanOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(MeanOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto inType = cast<RankedTensorType>(op.getInput().getType());
+    unsigned rank = inType.getRank();
+    auto scalar = cast<RankedTensorType>(op.getType());
+    Value init = zeroFilled(rewriter, loc, scalar, {});
+    MLIRContext *ctx = getContext();
+    SmallVector<AffineMap> maps{AffineMap::getMultiDimIdentityMap(rank, ctx),
+                                AffineMap::get(rank, 0, {}, ctx)};
+    SmallVector<utils::IteratorType> iters(rank,
+                                           utils::IteratorType::reduction);
+    Value sum = linalg::GenericOp::create(
+                    rewriter, loc, scalar, ValueRange{op.getInput()},
+                    ValueRange{init}, maps, iters,
+                    [&](OpBuilder &b, Location l, ValueRange a) {
+                      Value s = arith::AddFOp::create(b, l, a[1], a[0]);
+                      linalg::YieldOp::create(b, l, s);
+                    })
+                    .getResult(0);
+    Value n = numelF32(rewriter, loc, op.getInput());
+    Value total = tensor::ExtractOp::create(rewriter, loc, sum);
+    Value mean = arith::DivFOp::create(rewriter, loc, total, n);
+    rewriter.replaceOpWithNewOp<tensor::FromElementsOp>(op, scalar,
+                                                        ValueRange{mean});
+    return success();
+  }
+};
+
+struct LowerMeanGrad : OpRewritePattern<MeanGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(MeanGradOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value n = numelF32(rewriter, loc, op.getInput());
+    Value d = tensor::ExtractOp::create(rewriter, loc, op.getDloss());
+    Value v = arith::DivFOp::create(rewriter, loc, d, n);
+    Value empty =
+        emptyTensor(rewriter, loc, cast<RankedTensorType>(op.getType()),
+                    sizesOf(rewriter, loc, op.getInput()));
+    rewriter.replaceOp(
+        op, linalg::FillOp::create(rewriter, loc, v, empty).getResult(0));
+    return success();
+  }
+};
+
+struct LowerNll : OpRewritePattern<NllOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(NllOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    if (cast<RankedTensorType>(op.getLogp().getType()).getRank() < 2)
+      return rewriter.notifyMatchFailure(op, "needs [..., N, C] scores");
+    int64_t ignore = op.getIgnoreIndexAttr().getInt();
+    Value logp = collapseLeading(rewriter, loc, op.getLogp(), true);
+    Value targets = collapseLeading(rewriter, loc, op.getTargets(), false);
+    Value total = sumOverRows(
+        rewriter, loc, targets,
+        [&](OpBuilder &b, Location l, Value n, Value t) -> Value {
+          Value counts = targetCounts(b, l, t, ignore);
+          Value zero =
+              arith::ConstantOp::create(b, l, b.getIntegerAttr(t.getType(), 0));
+          Value safe = arith::SelectOp::create(b, l, counts, t, zero);
+          Value c = arith::IndexCastOp::create(b, l, b.getIndexType(), safe);
+          Value x = tensor::ExtractOp::create(b, l, logp, ValueRange{n, c});
+          Value f0 = arith::ConstantOp::create(b, l, b.getF32FloatAttr(0));
+          Value neg = arith::NegFOp::create(b, l, x);
+          return arith::SelectOp::create(b, l, counts, neg, f0);
+        });
+    Value count =
+        sumOverRows(rewriter, loc, targets,
+                    [&](OpBuilder &b, Location l, Value, Value t) -> Value {
+                      return arith::UIToFPOp::create(
+                          b, l, b.getF32Type(), targetCounts(b, l, t, ignore));
+                    });
+    Value a = tensor::ExtractOp::create(rewriter, loc, total);
+    Value c = tensor::ExtractOp::create(rewriter, loc, count);
+    Value mean = arith::DivFOp::create(rewriter, loc, a, c);
+    rewriter.replaceOpWithNewOp<tensor::FromElementsOp>(op, op.getType(),
+                                                        ValueRange{mean});
+    return success();
+  }
+};
+
+struct LowerNllGrad : OpRewritePattern<NllGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(NllGradOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto type = cast<RankedTensorType>(op.getType());
+    unsigned rank = type.getRank();
+    if (rank < 2)
+      return rewriter.notifyMatchFailure(op, "needs [..., N, C] scores");
+    int64_t ignore = op.getIgnoreIndexAttr().getInt();
+    Value count = sumOverRows(
+        rewriter, loc, collapseLeading(rewriter, loc, op.getTargets(), false),
+        [&](OpBuilder &b, Location l, Value, Value t) -> Value {
+          return arith::UIToFPOp::create(b, l, b.getF32Type(),
+                                         targetCounts(b, l, t, ignore));
+        });
+    Value c = tensor::ExtractOp::create(rewriter, loc, count);
+    Value d = tensor::ExtractOp::create(rewriter, loc, op.getDloss());
+    Value scale = arith::NegFOp::create(
+        rewriter, loc, arith::DivFOp::create(rewriter, loc, d, c));
+    MLIRContext *ctx = getContext();
+    AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+    SmallVector<AffineExpr> lead;
+    for (unsigned k = 0; k + 1 < rank; ++k)
+      lead.push_back(getAffineDimExpr(k, ctx));
+    AffineMap row = AffineMap::get(rank, 0, lead, ctx);
+    Value init =
+        emptyTensor(rewriter, loc, type, sizesOf(rewriter, loc, op.getLogp()));
+    auto g = linalg::GenericOp::create(
+        rewriter, loc, type, ValueRange{op.getTargets()}, ValueRange{init},
+        SmallVector<AffineMap>{row, id}, parallel(rank),
+        [&](OpBuilder &b, Location l, ValueRange a) {
+          Value k = linalg::IndexOp::create(b, l, rank - 1);
+          Value ki = arith::IndexCastOp::create(b, l, a[0].getType(), k);
+          Value hit =
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, ki, a[0]);
+          Value counts = targetCounts(b, l, a[0], ignore);
+          Value both = arith::AndIOp::create(b, l, hit, counts);
+          Value f0 = arith::ConstantOp::create(b, l, b.getF32FloatAttr(0));
+          Value sel = arith::SelectOp::create(b, l, both, scale, f0);
+          linalg::YieldOp::create(b, l, sel);
+        });
+    rewriter.replaceOp(op, g.getResult(0));
+    return success();
+  }
+};
+
 struct ConvertLoomToLinalg
     : public loom::impl::ConvertLoomToLinalgBase<ConvertLoomToLinalg> {
   void runOnOperation() override {
@@ -1108,7 +1268,8 @@ struct ConvertLoomToLinalg
         LowerLogSoftmax, LowerLayerNorm, LowerScan, LowerZerosLike, LowerSlice,
         LowerReluGradOp, LowerScaleRows, LowerLengthMask, LowerReduceSum,
         LowerLinearWeightGrad, LowerEmbeddingGrad, LowerCrossEntropy,
-        LowerCrossEntropyGrad>(ctx);
+        LowerCrossEntropyGrad, LowerRowSum, LowerMean, LowerMeanGrad, LowerNll,
+        LowerNllGrad>(ctx);
     GreedyRewriteConfig config;
     config.setMaxIterations(GreedyRewriteConfig::kNoLimit);
     if (failed(

@@ -1385,30 +1385,31 @@ private:
         r.value = LogSoftmaxOp::create(builder, l, x->value);
       return r;
     }
-    if (fn == "cross_entropy") {
+    if (fn == "cross_entropy" || fn == "nll") {
       if (!e.label.empty()) {
-        error(e.labelLoc,
-              "'cross_entropy' has no parameters and takes no name");
+        error(e.labelLoc, "'" + fn + "' has no parameters and takes no name");
         return std::nullopt;
       }
+      StringRef what = fn == "nll" ? "log-probabilities" : "logits";
       const Expr *le = args.get(0, "input");
       const Expr *te = args.get(1, "target");
       if (!le || !te) {
-        error(e.loc, "cross_entropy takes (logits, targets)");
+        error(e.loc, fn + " takes (" + what + ", targets)");
         return std::nullopt;
       }
-      auto logits = tensorArg(le, "the logits of cross_entropy", false, 1);
-      if (!logits)
+      auto scores =
+          tensorArg(le, "the " + what.str() + " of " + fn.str(), false, 1);
+      if (!scores)
         return std::nullopt;
-      auto targets = tensorArg(te, "the targets of cross_entropy", true, 0);
+      auto targets = tensorArg(te, "the targets of " + fn.str(), true, 0);
       if (!targets)
         return std::nullopt;
-      std::vector<Dim> lead(logits->shape.begin(), logits->shape.end() - 1);
+      std::vector<Dim> lead(scores->shape.begin(), scores->shape.end() - 1);
       if (targets->shape != lead) {
-        error(te->loc,
-              "targets must have shape " + shapeString(lead) +
-                  " (the logits' without the class dimension), found " +
-                  shapeString(targets->shape));
+        error(te->loc, "targets must have shape " + shapeString(lead) +
+                           " (the shape of the " + what +
+                           " without the class dimension), found " +
+                           shapeString(targets->shape));
         return std::nullopt;
       }
       int64_t ignore = -100;
@@ -1420,12 +1421,46 @@ private:
         }
         ignore = static_cast<int64_t>(v->number);
       }
-      if (!checkAllUsed(args, "cross_entropy"))
+      if (!checkAllUsed(args, fn))
         return std::nullopt;
       MVal r;
-      r.value = CrossEntropyOp::create(builder, l,
-                                       mlir::RankedTensorType::get({}, f32()),
-                                       logits->value, targets->value, ignore);
+      auto scalar = mlir::RankedTensorType::get({}, f32());
+      if (fn == "nll")
+        r.value = NllOp::create(builder, l, scalar, scores->value,
+                                targets->value, ignore);
+      else
+        r.value = CrossEntropyOp::create(builder, l, scalar, scores->value,
+                                         targets->value, ignore);
+      return r;
+    }
+    if (fn == "mse") {
+      if (!e.label.empty()) {
+        error(e.labelLoc, "'mse' has no parameters and takes no name");
+        return std::nullopt;
+      }
+      const Expr *xe = args.get(0, "input");
+      const Expr *ye = args.get(1, "target");
+      if (!xe || !ye) {
+        error(e.loc, "mse takes (input, target)");
+        return std::nullopt;
+      }
+      auto x = tensorArg(xe, "the input of mse", false, 0);
+      auto y = x ? tensorArg(ye, "the target of mse", false, 0) : std::nullopt;
+      if (!y || !checkAllUsed(args, "mse"))
+        return std::nullopt;
+      if (x->shape != y->shape) {
+        error(ye->loc, "the target of mse must have the input's shape " +
+                           shapeString(x->shape) + ", found " +
+                           shapeString(y->shape));
+        return std::nullopt;
+      }
+      // mean((x - y)²), as nn.MSELoss() with reduction mean.
+      mlir::Type t = x->value.getType();
+      mlir::Value d = SubOp::create(builder, l, t, x->value, y->value);
+      mlir::Value sq = MulOp::create(builder, l, t, d, d);
+      MVal r;
+      r.value = MeanOp::create(builder, l,
+                               mlir::RankedTensorType::get({}, f32()), sq);
       return r;
     }
     if (fn == "concat") {

@@ -223,3 +223,40 @@ LogicalResult CrossEntropyOp::buildVJP(OpBuilder &b, ArrayRef<Value> dys,
   grads.push_back(Value()); // targets
   return success();
 }
+
+LogicalResult SoftmaxOp::buildVJP(OpBuilder &b, ArrayRef<Value> dys,
+                                  SmallVectorImpl<Value> &grads) {
+  // dx = y * (dy - Σ_row dy * y)
+  Location loc = getLoc();
+  Value y = getResult();
+  Value s = RowSumOp::create(b, loc, mul(b, loc, dys[0], y));
+  grads.push_back(mul(b, loc, y, sub(b, loc, dys[0], s)));
+  return success();
+}
+
+LogicalResult LogSoftmaxOp::buildVJP(OpBuilder &b, ArrayRef<Value> dys,
+                                     SmallVectorImpl<Value> &grads) {
+  // dx = dy - exp(y) * Σ_row dy
+  Location loc = getLoc();
+  Value p = ExpOp::create(b, loc, getResult());
+  Value s = RowSumOp::create(b, loc, dys[0]);
+  grads.push_back(sub(b, loc, dys[0], mul(b, loc, p, s)));
+  return success();
+}
+
+LogicalResult NllOp::buildVJP(OpBuilder &b, ArrayRef<Value> dys,
+                              SmallVectorImpl<Value> &grads) {
+  grads.push_back(NllGradOp::create(b, getLoc(), getLogp().getType(), getLogp(),
+                                    getTargets(), dys[0], getIgnoreIndexAttr())
+                      .getResult());
+  grads.push_back(Value()); // targets
+  return success();
+}
+
+LogicalResult MeanOp::buildVJP(OpBuilder &b, ArrayRef<Value> dys,
+                               SmallVectorImpl<Value> &grads) {
+  grads.push_back(
+      MeanGradOp::create(b, getLoc(), getInput().getType(), getInput(), dys[0])
+          .getResult());
+  return success();
+}

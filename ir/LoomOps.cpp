@@ -310,20 +310,38 @@ LogicalResult ScanOp::verifyRegions() {
   return success();
 }
 
-LogicalResult CrossEntropyOp::verify() {
-  auto logits = cast<RankedTensorType>(getLogits().getType());
-  auto targets = cast<RankedTensorType>(getTargets().getType());
+/// Targets have the shape of the class scores without the class dimension.
+static LogicalResult verifyClassTargets(Operation *op, Value scores,
+                                        Value targetsValue, StringRef what) {
+  auto logits = cast<RankedTensorType>(scores.getType());
+  auto targets = cast<RankedTensorType>(targetsValue.getType());
   if (logits.getRank() < 1 || logits.isDynamicDim(logits.getRank() - 1))
-    return emitOpError() << "logits must end in a static class dimension, got "
-                         << logits;
+    return op->emitOpError()
+           << what << " must end in a static class dimension, got " << logits;
   bool ok = targets.getRank() + 1 == logits.getRank();
   for (int64_t d = 0; ok && d < targets.getRank(); ++d)
     ok = dimsCompatible(targets.getDimSize(d), logits.getDimSize(d));
   if (!ok)
-    return emitOpError() << "targets " << targets
-                         << " must have the shape of the logits " << logits
-                         << " without the class dimension";
+    return op->emitOpError()
+           << "targets " << targets << " must have the shape of the " << what
+           << " " << logits << " without the class dimension";
   return success();
+}
+
+LogicalResult CrossEntropyOp::verify() {
+  return verifyClassTargets(*this, getLogits(), getTargets(), "logits");
+}
+
+LogicalResult NllOp::verify() {
+  return verifyClassTargets(*this, getLogp(), getTargets(),
+                            "log-probabilities");
+}
+
+LogicalResult NllGradOp::verify() {
+  if (getType() != getLogp().getType())
+    return emitOpError("result must have the type of the log-probabilities");
+  return verifyClassTargets(*this, getLogp(), getTargets(),
+                            "log-probabilities");
 }
 
 LogicalResult CrossEntropyGradOp::verify() {

@@ -281,7 +281,8 @@ def Loom_LayerNormOp : Loom_Op<"layernorm", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Loom_SoftmaxOp : Loom_Op<"softmax", [Pure, SameOperandsAndResultType]> {
+def Loom_SoftmaxOp : Loom_Op<"softmax", [Pure, SameOperandsAndResultType,
+                                          Loom_Differentiable]> {
   let summary = "softmax over the last dimension";
   let description = [{
     `exp(x - max) / Σ exp(x - max)` over the last dimension.
@@ -297,7 +298,8 @@ def Loom_SoftmaxOp : Loom_Op<"softmax", [Pure, SameOperandsAndResultType]> {
 }
 
 def Loom_LogSoftmaxOp
-    : Loom_Op<"log_softmax", [Pure, SameOperandsAndResultType]> {
+    : Loom_Op<"log_softmax", [Pure, SameOperandsAndResultType,
+                              Loom_Differentiable]> {
   let summary = "log-softmax over the last dimension";
   let description = [{
     `x - max - log Σ exp(x - max)` over the last dimension.
@@ -427,6 +429,98 @@ def Loom_CrossEntropyOp
 //===----------------------------------------------------------------------===//
 // Ops that gradients are built from
 //===----------------------------------------------------------------------===//
+
+def Loom_NllOp : Loom_Op<"nll", [Pure, Loom_Differentiable]> {
+  let summary = "mean negative log-likelihood of log-probabilities";
+  let description = [{
+    `-mean(logp[..., target])` over every position whose target is not
+    `ignore_index`, as `nn.NLLLoss()` (reduction mean) on log-probabilities
+    `[..., C]` and integer targets `[...]`.
+
+    Example:
+    ```mlir
+    %l = loom.nll %logp, %targets {ignore_index = -100 : i64}
+        : tensor<?x10xf32>, tensor<?xi64> -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$logp, Loom_IdTensor:$targets,
+                       DefaultValuedAttr<I64Attr, "-100">:$ignore_index);
+  let results = (outs 0DTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $logp `,` $targets attr-dict `:` type($logp) `,` type($targets) `->`
+    type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Loom_NllGradOp : Loom_Op<"nll_grad", [Pure]> {
+  let summary = "gradient of loom.nll with respect to the log-probabilities";
+  let description = [{
+    `-dloss / count` at each counted position's target class, 0 elsewhere.
+
+    Example:
+    ```mlir
+    %g = loom.nll_grad %logp, %targets, %d : tensor<?x10xf32>, tensor<?xi64>, tensor<f32> -> tensor<?x10xf32>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$logp, Loom_IdTensor:$targets,
+                       0DTensorOf<[F32]>:$dloss,
+                       DefaultValuedAttr<I64Attr, "-100">:$ignore_index);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = [{
+    $logp `,` $targets `,` $dloss attr-dict `:` type($logp) `,`
+    type($targets) `,` type($dloss) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Loom_MeanOp : Loom_Op<"mean", [Pure, Loom_Differentiable]> {
+  let summary = "the mean of all elements";
+  let description = [{
+    A scalar: the sum of every element divided by their count. `mse(x, y)`
+    is `mean((x - y) * (x - y))`.
+
+    Example:
+    ```mlir
+    %m = loom.mean %x : tensor<?x8xf32> -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$input);
+  let results = (outs 0DTensorOf<[F32]>:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+}
+
+def Loom_MeanGradOp : Loom_Op<"mean_grad", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "gradient of loom.mean: dloss / count everywhere";
+  let description = [{
+    A tensor of the input's shape filled with `dloss / numel(input)`.
+
+    Example:
+    ```mlir
+    %g = loom.mean_grad %x, %d : tensor<?x8xf32>, tensor<f32>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$input, 0DTensorOf<[F32]>:$dloss);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $dloss attr-dict `:` type($input) `,` type($dloss)";
+}
+
+def Loom_RowSumOp : Loom_Op<"row_sum", [Pure, SameOperandsAndResultType]> {
+  let summary = "every element replaced by the sum of its row";
+  let description = [{
+    `result[..., j] = Σ_k input[..., k]` over the last dimension, kept in the
+    input's shape so that it combines elementwise with it (the softmax rules
+    need `Σ dy · y` per row).
+
+    Example:
+    ```mlir
+    %s = loom.row_sum %x : tensor<?x10xf32>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$input);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
 
 def Loom_CrossEntropyGradOp : Loom_Op<"cross_entropy_grad", [Pure]> {
   let summary = "gradient of loom.cross_entropy with respect to the logits";

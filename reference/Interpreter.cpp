@@ -202,6 +202,72 @@ private:
         .Case([&](LogSoftmaxOp s) { return evalSoftmax(op, true); })
         .Case([&](ScanOp s) { return evalScan(s); })
         .Case([&](CrossEntropyOp c) { return evalCrossEntropy(c); })
+        .Case([&](NllOp n) {
+          const Array &logp = get(n.getLogp());
+          const Array &targets = get(n.getTargets());
+          int64_t C = logp.shape.back(), rows = logp.numElements() / C;
+          int64_t ignore = n.getIgnoreIndexAttr().getInt(), count = 0;
+          double total = 0;
+          for (int64_t r = 0; r < rows; ++r) {
+            int64_t t = targets.i[r];
+            if (t == ignore)
+              continue;
+            if (t < 0 || t >= C)
+              return fail(op, "target " + std::to_string(t) +
+                                  " is outside [0, " + std::to_string(C) + ")");
+            total -= logp.f[r * C + t];
+            ++count;
+          }
+          Array out = Array::floats({});
+          out.f[0] = static_cast<float>(total / count);
+          set(n.getResult(), std::move(out));
+          return true;
+        })
+        .Case([&](NllGradOp n) {
+          const Array &logp = get(n.getLogp());
+          const Array &targets = get(n.getTargets());
+          float d = get(n.getDloss()).f[0];
+          int64_t C = logp.shape.back(), rows = logp.numElements() / C;
+          int64_t ignore = n.getIgnoreIndexAttr().getInt(), count = 0;
+          for (int64_t r = 0; r < rows; ++r)
+            count += targets.i[r] != ignore;
+          Array out = Array::floats(logp.shape);
+          for (int64_t r = 0; r < rows; ++r)
+            if (targets.i[r] != ignore)
+              out.f[r * C + targets.i[r]] = -d / count;
+          set(n.getResult(), std::move(out));
+          return true;
+        })
+        .Case([&](MeanOp m) {
+          const Array &a = get(m.getInput());
+          double sum = 0;
+          for (float v : a.f)
+            sum += v;
+          Array out = Array::floats({});
+          out.f[0] = static_cast<float>(sum / a.numElements());
+          set(m.getResult(), std::move(out));
+          return true;
+        })
+        .Case([&](MeanGradOp m) {
+          Array out = Array::floats(get(m.getInput()).shape);
+          float v = get(m.getDloss()).f[0] / out.numElements();
+          std::fill(out.f.begin(), out.f.end(), v);
+          set(m.getResult(), std::move(out));
+          return true;
+        })
+        .Case([&](RowSumOp r) {
+          Array out = get(r.getInput());
+          int64_t F = out.shape.back(), rows = out.numElements() / F;
+          for (int64_t n = 0; n < rows; ++n) {
+            double sum = 0;
+            for (int64_t k = 0; k < F; ++k)
+              sum += out.f[n * F + k];
+            for (int64_t k = 0; k < F; ++k)
+              out.f[n * F + k] = static_cast<float>(sum);
+          }
+          set(r.getResult(), std::move(out));
+          return true;
+        })
         .Case([&](CrossEntropyGradOp c) { return evalCrossEntropyGrad(c); })
         .Case([&](ReduceSumOp r) {
           const Array &a = get(r.getInput());

@@ -268,8 +268,16 @@ private:
           }
           return true;
         })
-        .Case([&](CrossEntropyOp c) {
-          shapes[c.getResult()] = {};
+        .Case<CrossEntropyOp, NllOp, MeanOp>([&](mlir::Operation *o) {
+          shapes[o->getResult(0)] = {};
+          return true;
+        })
+        .Case([&](NllGradOp n) {
+          shapes[n.getResult()] = of(n.getLogp());
+          return true;
+        })
+        .Case([&](MeanGradOp m) {
+          shapes[m.getResult()] = of(m.getInput());
           return true;
         })
         .Case([&](CrossEntropyGradOp c) {
@@ -385,15 +393,18 @@ Status loom::checkInputValues(mlir::func::FuncOp func,
           return;
         }
     }
-    if (auto ce = mlir::dyn_cast<CrossEntropyOp>(op)) {
-      int k = argIndex(ce.getTargets());
+    if (mlir::isa<CrossEntropyOp, NllOp>(op)) {
+      int k = argIndex(op->getOperand(1));
       if (k < 0)
         return;
       int64_t classes =
-          mlir::cast<mlir::RankedTensorType>(ce.getLogits().getType())
+          mlir::cast<mlir::RankedTensorType>(op->getOperand(0).getType())
               .getShape()
               .back();
-      int64_t ignore = ce.getIgnoreIndexAttr().getInt();
+      int64_t ignore =
+          mlir::isa<NllOp>(op)
+              ? mlir::cast<NllOp>(op).getIgnoreIndexAttr().getInt()
+              : mlir::cast<CrossEntropyOp>(op).getIgnoreIndexAttr().getInt();
       const Tensor &t = inputs[k];
       const int64_t *ids = t.i64Data();
       for (int64_t i = 0; i < t.numElements(); ++i)

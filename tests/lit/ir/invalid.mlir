@@ -490,3 +490,27 @@ func.func @scale_rows(%x: tensor<3x8xf32>, %f: tensor<4xf32>) {
   %r = loom.scale_rows %x, %f : tensor<3x8xf32>, tensor<4xf32>
   return
 }
+
+// -----
+
+func.func @nll_targets(%l: tensor<?x4xf32>, %t: tensor<?x?xi64>) {
+  // expected-error @+1 {{targets 'tensor<?x?xi64>' must have the shape of the log-probabilities 'tensor<?x4xf32>' without the class dimension}}
+  %r = loom.nll %l, %t : tensor<?x4xf32>, tensor<?x?xi64> -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @nll_classes(%l: tensor<?x?xf32>, %t: tensor<?xi64>) {
+  // expected-error @+1 {{log-probabilities must end in a static class dimension, got 'tensor<?x?xf32>'}}
+  %r = loom.nll %l, %t : tensor<?x?xf32>, tensor<?xi64> -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @nll_grad_type(%l: tensor<?x4xf32>, %t: tensor<?xi64>, %d: tensor<f32>) {
+  // expected-error @+1 {{result must have the type of the log-probabilities}}
+  %r = loom.nll_grad %l, %t, %d : tensor<?x4xf32>, tensor<?xi64>, tensor<f32> -> tensor<?x5xf32>
+  return
+}

@@ -113,3 +113,18 @@ func.func @training(%logits: tensor<?x?x10xf32>, %t: tensor<?x?xi64>, %x: tensor
   %sc = loom.scale_rows %x0, %m0 : tensor<?x4xf32>, tensor<?xf32>
   return %l : tensor<f32>
 }
+
+// CHECK-LABEL: func.func @losses
+func.func @losses(%logp: tensor<?x10xf32>, %t: tensor<?xi64>, %x: tensor<?x4xf32>) -> tensor<f32> {
+  // CHECK: loom.nll {{.*}} : tensor<?x10xf32>, tensor<?xi64> -> tensor<f32>
+  %n = loom.nll %logp, %t : tensor<?x10xf32>, tensor<?xi64> -> tensor<f32>
+  // CHECK: loom.nll_grad
+  %g = loom.nll_grad %logp, %t, %n {ignore_index = 1 : i64} : tensor<?x10xf32>, tensor<?xi64>, tensor<f32> -> tensor<?x10xf32>
+  // CHECK: loom.mean {{.*}} : tensor<?x4xf32> -> tensor<f32>
+  %m = loom.mean %x : tensor<?x4xf32> -> tensor<f32>
+  // CHECK: loom.mean_grad {{.*}} : tensor<?x4xf32>, tensor<f32>
+  %mg = loom.mean_grad %x, %m : tensor<?x4xf32>, tensor<f32>
+  // CHECK: loom.row_sum {{.*}} : tensor<?x4xf32>
+  %r = loom.row_sum %mg : tensor<?x4xf32>
+  return %n : tensor<f32>
+}
