@@ -61,6 +61,23 @@ arith::FastMathFlagsAttr contract(OpBuilder &b) {
                                        arith::FastMathFlags::contract);
 }
 
+/// init + Σ lhs · rhs over the reduction loops of `maps`/`iters`, with
+/// `contract` fast-math so that LLVM forms FMAs.
+Value multiplyAccumulate(OpBuilder &b, Location loc, RankedTensorType type,
+                         Value lhs, Value rhs, Value init,
+                         ArrayRef<AffineMap> maps,
+                         ArrayRef<utils::IteratorType> iters) {
+  auto fm = contract(b);
+  auto g = linalg::GenericOp::create(
+      b, loc, type, ValueRange{lhs, rhs}, ValueRange{init}, maps, iters,
+      [&](OpBuilder &bb, Location l, ValueRange args) {
+        Value m = arith::MulFOp::create(bb, l, args[0], args[1], fm);
+        Value s = arith::AddFOp::create(bb, l, args[2], m, fm);
+        linalg::YieldOp::create(bb, l, s);
+      });
+  return g.getResult(0);
+}
+
 /// x[..., I] · W[O, I]ᵀ as a contraction over Wᵀ[I, O] with loops ordered
 /// (leading..., i, o): the innermost loop walks rows of Wᵀ and of the result
 /// contiguously, which LLVM vectorizes into FMAs for the target's width.
@@ -93,15 +110,9 @@ struct LowerLinear : OpRewritePattern<LinearOp> {
     SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, op.getInput());
     sizes.back() = rewriter.getIndexAttr(resType.getShape().back());
     Value init = zeroFilled(rewriter, loc, resType, sizes);
-    auto fm = contract(rewriter);
-    auto generic = linalg::GenericOp::create(
-        rewriter, loc, resType, ValueRange{op.getInput(), wt}, ValueRange{init},
-        maps, iters, [&](OpBuilder &b, Location l, ValueRange args) {
-          Value m = arith::MulFOp::create(b, l, args[0], args[1], fm);
-          Value s = arith::AddFOp::create(b, l, args[2], m, fm);
-          linalg::YieldOp::create(b, l, s);
-        });
-    rewriter.replaceOp(op, generic.getResult(0));
+    rewriter.replaceOp(op,
+                       multiplyAccumulate(rewriter, loc, resType, op.getInput(),
+                                          wt, init, maps, iters));
     return success();
   }
 
@@ -847,16 +858,9 @@ struct LowerLinearWeightGrad : OpRewritePattern<LinearWeightGradOp> {
     for (unsigned d = 0; d < lead; ++d)
       iters[d] = utils::IteratorType::reduction;
     Value init = zeroFilled(rewriter, loc, type, {});
-    auto fm = contract(rewriter);
-    auto g = linalg::GenericOp::create(
-        rewriter, loc, type, ValueRange{op.getOutputGrad(), op.getInput()},
-        ValueRange{init}, maps, iters,
-        [&](OpBuilder &b, Location l, ValueRange args) {
-          Value m = arith::MulFOp::create(b, l, args[0], args[1], fm);
-          Value s = arith::AddFOp::create(b, l, args[2], m, fm);
-          linalg::YieldOp::create(b, l, s);
-        });
-    rewriter.replaceOp(op, g.getResult(0));
+    rewriter.replaceOp(op, multiplyAccumulate(rewriter, loc, type,
+                                              op.getOutputGrad(), op.getInput(),
+                                              init, maps, iters));
     return success();
   }
 };
