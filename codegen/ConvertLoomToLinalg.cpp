@@ -213,6 +213,8 @@ template <typename LoomOp> struct LowerUnary : OpRewritePattern<LoomOp> {
                               return math::ExpOp::create(b, l, x);
                             else if constexpr (std::is_same_v<LoomOp, NegOp>)
                               return arith::NegFOp::create(b, l, x);
+                            else if constexpr (std::is_same_v<LoomOp, RsqrtOp>)
+                              return math::RsqrtOp::create(b, l, x);
                             else {
                               Value zero = arith::ConstantOp::create(
                                   b, l, b.getF32FloatAttr(0));
@@ -1267,13 +1269,13 @@ struct ConvertLoomToLinalg
         LowerBinary<SubOp, arith::SubFOp>, LowerBinary<MulOp, arith::MulFOp>,
         LowerBinary<DivOp, arith::DivFOp>, LowerUnary<SigmoidOp>,
         LowerUnary<TanhOp>, LowerUnary<ReluOp>, LowerUnary<ExpOp>,
-        LowerUnary<NegOp>, LowerDropout, LowerZeros, LowerSplit, LowerConcat,
-        LowerStack, LowerIndex, LowerTranspose, LowerEmbedding, LowerSoftmax,
-        LowerLogSoftmax, LowerLayerNorm, LowerScan, LowerZerosLike, LowerSlice,
-        LowerReluGradOp, LowerScaleRows, LowerLengthMask, LowerReduceSum,
-        LowerLinearWeightGrad, LowerEmbeddingGrad, LowerCrossEntropy,
-        LowerCrossEntropyGrad, LowerRowSum, LowerMean, LowerMeanGrad, LowerNll,
-        LowerNllGrad>(ctx);
+        LowerUnary<NegOp>, LowerUnary<RsqrtOp>, LowerDropout, LowerZeros,
+        LowerSplit, LowerConcat, LowerStack, LowerIndex, LowerTranspose,
+        LowerEmbedding, LowerSoftmax, LowerLogSoftmax, LowerLayerNorm,
+        LowerScan, LowerZerosLike, LowerSlice, LowerReluGradOp, LowerScaleRows,
+        LowerLengthMask, LowerReduceSum, LowerLinearWeightGrad,
+        LowerEmbeddingGrad, LowerCrossEntropy, LowerCrossEntropyGrad,
+        LowerRowSum, LowerMean, LowerMeanGrad, LowerNll, LowerNllGrad>(ctx);
     GreedyRewriteConfig config;
     config.setMaxIterations(GreedyRewriteConfig::kNoLimit);
     if (failed(

@@ -260,3 +260,41 @@ LogicalResult MeanOp::buildVJP(OpBuilder &b, ArrayRef<Value> dys,
           .getResult());
   return success();
 }
+
+LogicalResult RsqrtOp::buildVJP(OpBuilder &b, ArrayRef<Value> dys,
+                                SmallVectorImpl<Value> &grads) {
+  // d x^(-1/2) = -1/2 · r³
+  Location loc = getLoc();
+  Value r = getResult();
+  Value r3 = mul(b, loc, r, mul(b, loc, r, r));
+  grads.push_back(mul(b, loc, dys[0], mul(b, loc, scalar(b, loc, -0.5f), r3)));
+  return success();
+}
+
+LogicalResult LayerNormOp::buildVJP(OpBuilder &b, ArrayRef<Value> dys,
+                                    SmallVectorImpl<Value> &grads) {
+  // x̂ = (x - μ)·σ⁻¹, y = x̂·w + b. With g = dy·w:
+  //   dx = σ⁻¹ · (g - mean_row(g) - x̂ · mean_row(g · x̂))
+  //   dw = Σ dy · x̂,  db = Σ dy  (over all leading positions)
+  Location loc = getLoc();
+  Value x = getInput(), dy = dys[0];
+  auto type = tensorTypeOf(x);
+  float invF = 1.0f / static_cast<float>(type.getShape().back());
+  Value inv = scalar(b, loc, invF);
+  Value mean = mul(b, loc, RowSumOp::create(b, loc, x), inv);
+  Value xc = sub(b, loc, x, mean);
+  Value var = mul(b, loc, RowSumOp::create(b, loc, mul(b, loc, xc, xc)), inv);
+  Value eps = scalar(b, loc, getEpsilon().convertToFloat());
+  Value sigmaInv = RsqrtOp::create(
+      b, loc, AddOp::create(b, loc, var.getType(), var, eps).getResult());
+  Value xhat = mul(b, loc, xc, sigmaInv);
+  Value g = mul(b, loc, dy, getWeight());
+  Value meanG = mul(b, loc, RowSumOp::create(b, loc, g), inv);
+  Value meanGX =
+      mul(b, loc, RowSumOp::create(b, loc, mul(b, loc, g, xhat)), inv);
+  Value inner = sub(b, loc, sub(b, loc, g, meanG), mul(b, loc, xhat, meanGX));
+  grads.push_back(mul(b, loc, sigmaInv, inner));
+  grads.push_back(reduceTo(b, loc, mul(b, loc, dy, xhat), getWeight()));
+  grads.push_back(reduceTo(b, loc, dy, getBias()));
+  return success();
+}

@@ -138,6 +138,7 @@ def Loom_TanhOp : Loom_UnaryOp<"tanh", "the hyperbolic tangent">;
 def Loom_ReluOp : Loom_UnaryOp<"relu", "max(x, 0)">;
 def Loom_ExpOp : Loom_UnaryOp<"exp", "the exponential">;
 def Loom_NegOp : Loom_UnaryOp<"neg", "negation">;
+def Loom_RsqrtOp : Loom_UnaryOp<"rsqrt", "the reciprocal square root">;
 
 //===----------------------------------------------------------------------===//
 // Shape manipulation
@@ -258,7 +259,7 @@ def Loom_EmbeddingOp : Loom_Op<"embedding", [Pure, Loom_Differentiable]> {
   let hasVerifier = 1;
 }
 
-def Loom_LayerNormOp : Loom_Op<"layernorm", [Pure]> {
+def Loom_LayerNormOp : Loom_Op<"layernorm", [Pure, Loom_Differentiable]> {
   let summary = "layer normalization over the last dimension";
   let description = [{
     `(x - mean) / sqrt(var + epsilon) * weight + bias` over the last dimension,

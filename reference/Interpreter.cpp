@@ -187,6 +187,11 @@ private:
         })
         .Case(
             [&](NegOp u) { return evalUnary(op, [](float x) { return -x; }); })
+        .Case([&](RsqrtOp u) {
+          return evalUnary(op, [](float x) {
+            return static_cast<float>(1.0 / std::sqrt(double(x)));
+          });
+        })
         .Case([&](DropoutOp d) {
           set(d.getResult(), get(d.getInput()));
           return true;

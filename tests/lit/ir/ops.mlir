@@ -128,3 +128,10 @@ func.func @losses(%logp: tensor<?x10xf32>, %t: tensor<?xi64>, %x: tensor<?x4xf32
   %r = loom.row_sum %mg : tensor<?x4xf32>
   return %n : tensor<f32>
 }
+
+// CHECK-LABEL: func.func @rsqrt
+func.func @rsqrt(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
+  // CHECK: loom.rsqrt {{.*}} : tensor<?x4xf32>
+  %r = loom.rsqrt %x : tensor<?x4xf32>
+  return %r : tensor<?x4xf32>
+}
