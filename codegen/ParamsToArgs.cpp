@@ -84,10 +84,9 @@ struct OutputsToArgs : public loom::impl::LoomOutputsToArgsBase<OutputsToArgs> {
           func.emitError("cannot add an output argument");
           return signalPassFailure();
         }
-        auto op = bufferization::MaterializeInDestinationOp::create(
+        bufferization::MaterializeInDestinationOp::create(
             b, ret.getLoc(), TypeRange{}, ret.getOperand(i),
             func.getArgument(first + i), /*restrict=*/true, /*writable=*/true);
-        (void)op;
       }
       func::ReturnOp::create(b, ret.getLoc());
       // The JIT calls the function through its C interface: one pointer to

@@ -144,7 +144,6 @@ private:
   std::map<std::string, MVal> vars;
   std::map<std::string, mlir::RankedTensorType> params;
   llvm::StringSet<> layerNames;
-  mlir::Value batchRef; // a [T, B, ...] or [B] value to take B from
 
   bool error(SMLoc loc, const Twine &msg) {
     if (!failed)
@@ -719,7 +718,6 @@ private:
     vars.clear();
     params.clear();
     layerNames.clear();
-    batchRef = nullptr;
     for (const ModelConst &c : model.constants) {
       if (constants.count(c.name))
         return error(c.loc, "constant '" + c.name + "' is defined twice");
