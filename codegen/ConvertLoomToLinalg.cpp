@@ -61,6 +61,14 @@ arith::FastMathFlagsAttr contract(OpBuilder &b) {
                                        arith::FastMathFlags::contract);
 }
 
+/// The loop dimensions d0 … d(n-1), for maps over the leading positions.
+SmallVector<AffineExpr> leadingDims(unsigned n, MLIRContext *ctx) {
+  SmallVector<AffineExpr> dims;
+  for (unsigned d = 0; d < n; ++d)
+    dims.push_back(getAffineDimExpr(d, ctx));
+  return dims;
+}
+
 /// init + Σ lhs · rhs over the reduction loops of `maps`/`iters`, with
 /// `contract` fast-math so that LLVM forms FMAs.
 Value multiplyAccumulate(OpBuilder &b, Location loc, RankedTensorType type,
@@ -92,11 +100,7 @@ struct LowerLinear : OpRewritePattern<LinearOp> {
     auto resType = cast<RankedTensorType>(op.getType());
     unsigned lead = xType.getRank() - 1;
     MLIRContext *ctx = getContext();
-    SmallVector<AffineExpr> xMap, outMap;
-    for (unsigned d = 0; d < lead; ++d) {
-      xMap.push_back(getAffineDimExpr(d, ctx));
-      outMap.push_back(getAffineDimExpr(d, ctx));
-    }
+    SmallVector<AffineExpr> xMap = leadingDims(lead, ctx), outMap = xMap;
     AffineExpr k = getAffineDimExpr(lead, ctx),
                o = getAffineDimExpr(lead + 1, ctx);
     xMap.push_back(k);
@@ -843,11 +847,7 @@ struct LowerLinearWeightGrad : OpRewritePattern<LinearWeightGradOp> {
     unsigned lead =
         cast<RankedTensorType>(op.getInput().getType()).getRank() - 1;
     MLIRContext *ctx = getContext();
-    SmallVector<AffineExpr> dyMap, xMap;
-    for (unsigned d = 0; d < lead; ++d) {
-      dyMap.push_back(getAffineDimExpr(d, ctx));
-      xMap.push_back(getAffineDimExpr(d, ctx));
-    }
+    SmallVector<AffineExpr> dyMap = leadingDims(lead, ctx), xMap = dyMap;
     AffineExpr o = getAffineDimExpr(lead, ctx),
                i = getAffineDimExpr(lead + 1, ctx);
     dyMap.push_back(o);

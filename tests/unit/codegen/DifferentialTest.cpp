@@ -198,6 +198,24 @@ reference::Array toArray(const Tensor &t) {
   return a;
 }
 
+/// Runs the compiled model on `inputs` and `weights` into outputs shaped
+/// like the interpreter's `expected` results.
+bool runJit(JitModel &jit, std::vector<Tensor> &inputs,
+            std::map<std::string, Tensor> &weights,
+            const std::vector<reference::Array> &expected,
+            std::vector<Tensor> &actual, std::string &error) {
+  std::vector<BufferRef> in, w, out;
+  for (Tensor &t : inputs)
+    in.push_back({t.data.data(), t.shape});
+  for (const std::string &name : jit.parameterNames())
+    w.push_back({weights[name].data.data(), weights[name].shape});
+  for (const reference::Array &e : expected)
+    actual.push_back(Tensor::zeros(DType::F32, e.shape));
+  for (Tensor &t : actual)
+    out.push_back({t.data.data(), t.shape});
+  return jit.run(in, w, out, error);
+}
+
 TEST(Differential, JitMatchesInterpreterOnRandomModels) {
   uint64_t seed = std::chrono::steady_clock::now().time_since_epoch().count();
   if (const char *s = std::getenv("LOOM_DIFF_SEED"))
@@ -265,17 +283,9 @@ TEST(Differential, JitMatchesInterpreterOnRandomModels) {
     auto jit =
         JitModel::compile(*module, func->getName(), TargetOptions(), error);
     ASSERT_TRUE(jit) << error;
-    std::vector<BufferRef> in, w, out;
-    for (Tensor &t : *inputs)
-      in.push_back({t.data.data(), t.shape});
-    for (const std::string &name : jit->parameterNames())
-      w.push_back({weights[name].data.data(), weights[name].shape});
     std::vector<Tensor> actual;
-    for (const reference::Array &e : expected)
-      actual.push_back(Tensor::zeros(DType::F32, e.shape));
-    for (Tensor &t : actual)
-      out.push_back({t.data.data(), t.shape});
-    ASSERT_TRUE(jit->run(in, w, out, error)) << error;
+    ASSERT_TRUE(runJit(*jit, *inputs, weights, expected, actual, error))
+        << error;
 
     for (size_t k = 0; k < expected.size(); ++k) {
       const float *a = actual[k].f32Data();
@@ -336,17 +346,9 @@ model M(hidden = 5) {
     std::vector<reference::Array> expected;
     ASSERT_TRUE(reference::run(*func, refIn, refParams, expected, error))
         << error;
-    std::vector<BufferRef> in, w, out;
-    for (Tensor &t : inputs)
-      in.push_back({t.data.data(), t.shape});
-    for (const std::string &name : jit->parameterNames())
-      w.push_back({weights[name].data.data(), weights[name].shape});
     std::vector<Tensor> actual;
-    for (const reference::Array &e : expected)
-      actual.push_back(Tensor::zeros(DType::F32, e.shape));
-    for (Tensor &t : actual)
-      out.push_back({t.data.data(), t.shape});
-    ASSERT_TRUE(jit->run(in, w, out, error)) << error;
+    ASSERT_TRUE(runJit(*jit, inputs, weights, expected, actual, error))
+        << error;
     for (size_t k = 0; k < expected.size(); ++k)
       for (size_t i = 0; i < expected[k].f.size(); ++i)
         ASSERT_NEAR(actual[k].f32Data()[i], expected[k].f[i],
