@@ -8,6 +8,7 @@
 
 #include "codegen/Passes.h"
 #include "ir/LoomOps.h"
+#include "ir/Philox.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
@@ -195,6 +196,17 @@ Value mapElements(OpBuilder &b, Location loc, Value input,
   return generic.getResult(0);
 }
 
+/// sign(x): -1, 0 or 1 (0 and NaN are returned as they are).
+Value signOf(OpBuilder &b, Location l, Value x) {
+  Value zero = arith::ConstantOp::create(b, l, b.getF32FloatAttr(0));
+  Value one = arith::ConstantOp::create(b, l, b.getF32FloatAttr(1));
+  Value minusOne = arith::ConstantOp::create(b, l, b.getF32FloatAttr(-1));
+  Value pos = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, x, zero);
+  Value neg = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OLT, x, zero);
+  Value r = arith::SelectOp::create(b, l, pos, one, x);
+  return arith::SelectOp::create(b, l, neg, minusOne, r);
+}
+
 Value sigmoidOf(OpBuilder &b, Location l, Value x) {
   Value one = arith::ConstantOp::create(b, l, b.getF32FloatAttr(1.0f));
   Value neg = arith::NegFOp::create(b, l, x);
@@ -219,6 +231,12 @@ template <typename LoomOp> struct LowerUnary : OpRewritePattern<LoomOp> {
                               return arith::NegFOp::create(b, l, x);
                             else if constexpr (std::is_same_v<LoomOp, RsqrtOp>)
                               return math::RsqrtOp::create(b, l, x);
+                            else if constexpr (std::is_same_v<LoomOp, SqrtOp>)
+                              return math::SqrtOp::create(b, l, x);
+                            else if constexpr (std::is_same_v<LoomOp, AbsOp>)
+                              return math::AbsFOp::create(b, l, x);
+                            else if constexpr (std::is_same_v<LoomOp, SignOp>)
+                              return signOf(b, l, x);
                             else {
                               Value zero = arith::ConstantOp::create(
                                   b, l, b.getF32FloatAttr(0));
@@ -230,11 +248,106 @@ template <typename LoomOp> struct LowerUnary : OpRewritePattern<LoomOp> {
   }
 };
 
+/// Philox4x32-10's first word (ir/Philox.h), built from i32/i64 arithmetic.
+Value philoxFirstWord(OpBuilder &b, Location l, Value c0, Value c1, Value c2,
+                      Value c3, Value k0, Value k1) {
+  Type i32 = b.getI32Type(), i64 = b.getI64Type();
+  auto c64 = [&](uint64_t v) {
+    return arith::ConstantOp::create(b, l, b.getI64IntegerAttr(int64_t(v)));
+  };
+  auto c32 = [&](uint32_t v) {
+    return arith::ConstantOp::create(b, l, b.getI32IntegerAttr(int32_t(v)));
+  };
+  Value m0 = c64(philox::kM0), m1 = c64(philox::kM1), sh = c64(32);
+  Value w0 = c32(philox::kW0), w1 = c32(philox::kW1);
+  auto mulHiLo = [&](Value m, Value c, Value &hi, Value &lo) {
+    Value p =
+        arith::MulIOp::create(b, l, m, arith::ExtUIOp::create(b, l, i64, c));
+    hi =
+        arith::TruncIOp::create(b, l, i32, arith::ShRUIOp::create(b, l, p, sh));
+    lo = arith::TruncIOp::create(b, l, i32, p);
+  };
+  for (int r = 0; r < philox::kRounds; ++r) {
+    Value hi0, lo0, hi1, lo1;
+    mulHiLo(m0, c0, hi0, lo0);
+    mulHiLo(m1, c2, hi1, lo1);
+    Value n0 =
+        arith::XOrIOp::create(b, l, arith::XOrIOp::create(b, l, hi1, c1), k0);
+    Value n2 =
+        arith::XOrIOp::create(b, l, arith::XOrIOp::create(b, l, hi0, c3), k1);
+    c0 = n0, c1 = lo1, c2 = n2, c3 = lo0;
+    k0 = arith::AddIOp::create(b, l, k0, w0);
+    k1 = arith::AddIOp::create(b, l, k1, w1);
+  }
+  return c0;
+}
+
+/// Without a key, the identity. With one, the counter-based mask of
+/// ir/Philox.h over each element's row-major index (see loom.dropout).
 struct LowerDropout : OpRewritePattern<DropoutOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(DropoutOp op,
                                 PatternRewriter &rewriter) const override {
-    rewriter.replaceOp(op, op.getInput()); // the identity at inference
+    Value key = op.getKey();
+    if (!key) {
+      rewriter.replaceOp(op, op.getInput()); // the identity at inference
+      return success();
+    }
+    Location loc = op.getLoc();
+    OpBuilder &b = rewriter;
+    Type i32 = b.getI32Type(), i64 = b.getI64Type();
+    Value zeroIdx = arith::ConstantIndexOp::create(b, loc, 0);
+    Value oneIdx = arith::ConstantIndexOp::create(b, loc, 1);
+    Value seed = tensor::ExtractOp::create(b, loc, key, ValueRange{zeroIdx});
+    Value step = tensor::ExtractOp::create(b, loc, key, ValueRange{oneIdx});
+    Value sh = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(32));
+    Value k0 = arith::TruncIOp::create(b, loc, i32, seed);
+    Value k1 = arith::TruncIOp::create(
+        b, loc, i32, arith::ShRUIOp::create(b, loc, seed, sh));
+    Value c3 = arith::TruncIOp::create(b, loc, i32, step);
+    Value c2 = arith::ConstantOp::create(
+        b, loc, b.getI32IntegerAttr(int32_t(op.getStream())));
+    Value zero64 = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(0));
+    Value on =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, seed, zero64);
+    float p = op.getP().convertToFloat();
+    Value pv = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(p));
+    Value scale =
+        arith::ConstantOp::create(b, loc, b.getF32FloatAttr(1.0f / (1.0f - p)));
+    Value zeroF = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
+    Value inv24 = arith::ConstantOp::create(
+        b, loc, b.getF32FloatAttr(1.0f / 16777216.0f));
+    Value eight = arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(8));
+    SmallVector<OpFoldResult> sizes = sizesOf(b, loc, op.getInput());
+    SmallVector<Value> sizeVals;
+    for (OpFoldResult s : sizes)
+      sizeVals.push_back(getValueOrCreateConstantIndexOp(b, loc, s));
+    Value r = mapElements(
+        b, loc, op.getInput(), [&](OpBuilder &bb, Location l, Value x) {
+          // Row-major linear index of the element.
+          Value n = arith::ConstantIndexOp::create(bb, l, 0);
+          for (auto [d, size] : llvm::enumerate(sizeVals)) {
+            Value i = linalg::IndexOp::create(bb, l, d);
+            n = arith::AddIOp::create(bb, l,
+                                      arith::MulIOp::create(bb, l, n, size), i);
+          }
+          Value n64 = arith::IndexCastUIOp::create(bb, l, i64, n);
+          Value lo = arith::TruncIOp::create(bb, l, i32, n64);
+          Value hi = arith::TruncIOp::create(
+              bb, l, i32, arith::ShRUIOp::create(bb, l, n64, sh));
+          Value w = philoxFirstWord(bb, l, lo, hi, c2, c3, k0, k1);
+          Value u = arith::MulFOp::create(
+              bb, l,
+              arith::UIToFPOp::create(bb, l, bb.getF32Type(),
+                                      arith::ShRUIOp::create(bb, l, w, eight)),
+              inv24);
+          Value kept =
+              arith::CmpFOp::create(bb, l, arith::CmpFPredicate::OGE, u, pv);
+          Value dropped = arith::SelectOp::create(
+              bb, l, kept, arith::MulFOp::create(bb, l, x, scale), zeroF);
+          return arith::SelectOp::create(bb, l, on, dropped, x).getResult();
+        });
+    rewriter.replaceOp(op, r);
     return success();
   }
 };
@@ -1267,7 +1380,9 @@ struct ConvertLoomToLinalg
     patterns.add<
         LowerLinear, LowerBinary<AddOp, arith::AddFOp>,
         LowerBinary<SubOp, arith::SubFOp>, LowerBinary<MulOp, arith::MulFOp>,
-        LowerBinary<DivOp, arith::DivFOp>, LowerUnary<SigmoidOp>,
+        LowerBinary<DivOp, arith::DivFOp>,
+        LowerBinary<MinimumOp, arith::MinimumFOp>, LowerUnary<SigmoidOp>,
+        LowerUnary<SqrtOp>, LowerUnary<AbsOp>, LowerUnary<SignOp>,
         LowerUnary<TanhOp>, LowerUnary<ReluOp>, LowerUnary<ExpOp>,
         LowerUnary<NegOp>, LowerUnary<RsqrtOp>, LowerDropout, LowerZeros,
         LowerSplit, LowerConcat, LowerStack, LowerIndex, LowerTranspose,

@@ -133,6 +133,17 @@ struct ModelConst {
   int64_t value;
 };
 
+/// One `train key = value` setting: a number, a name or true/false.
+struct TrainSetting {
+  std::string key;
+  llvm::SMLoc loc;
+  enum Kind { Number, Name } kind = Number;
+  double number = 0;
+  bool isInteger = false;
+  std::string name;
+  llvm::SMLoc valueLoc;
+};
+
 struct Model {
   std::string name;
   llvm::SMLoc loc;
@@ -143,6 +154,8 @@ struct Model {
   /// `loss EXPR`: what training minimizes (null if the model has none).
   ExprPtr loss;
   llvm::SMLoc lossLoc;
+  /// `train key = value, ...`: defaults for `loom train` (flags override).
+  std::vector<TrainSetting> train;
 };
 
 struct Module {

@@ -161,5 +161,18 @@ void loom::ast::dump(const Module &module, llvm::raw_ostream &os) {
     for (const auto &o : model.outputs)
       os << " " << o.first;
     os << "\n";
+    if (model.loss) {
+      d.line() << "Loss\n";
+      ++d.indent;
+      d.expr(*model.loss);
+      --d.indent;
+    }
+    for (const TrainSetting &st : model.train) {
+      d.line() << "Train " << st.key << " = ";
+      if (st.kind == TrainSetting::Name)
+        os << st.name << "\n";
+      else
+        os << st.number << "\n";
+    }
   }
 }

@@ -121,6 +121,12 @@ public:
         return nullptr;
       // A model with a loss also gets `<Name>_loss`: the same body, returning
       // the loss, for loom-differentiate to derive the training step from.
+      if (!model.loss && !model.train.empty()) {
+        error(model.train[0].loc,
+              "training settings need a loss (add a line like `loss "
+              "cross_entropy(logits, targets)`)");
+        return nullptr;
+      }
       if (model.loss && !genModel(model, /*lossMode=*/true))
         return nullptr;
     }
@@ -144,6 +150,28 @@ private:
   std::map<std::string, MVal> vars;
   std::map<std::string, mlir::RankedTensorType> params;
   llvm::StringSet<> layerNames;
+  // Loss mode only: the entry block (for the dropout key argument), the key,
+  // the next dropout stream, and the recurrent states to carry between
+  // training steps (input argument number, final-state value).
+  mlir::Block *entryBlock = nullptr;
+  bool inLossMode = false;
+  mlir::Value dropoutKey;
+  int64_t dropoutStreams = 0;
+  std::vector<std::pair<unsigned, mlir::Value>> carries;
+
+  /// A loom.dropout of `x`. In the loss function it takes the training key
+  /// (an extra `dropout_key : i64[2]` argument, created on first use) and a
+  /// stream of its own; in the model function it is the identity.
+  mlir::Value makeDropout(mlir::Location l, mlir::Value x, double p) {
+    if (inLossMode && !dropoutKey)
+      dropoutKey = entryBlock->addArgument(
+          mlir::RankedTensorType::get({2}, builder.getI64Type()), l);
+    int64_t stream = inLossMode ? dropoutStreams++ : 0;
+    return DropoutOp::create(builder, l, x.getType(), x,
+                             inLossMode ? dropoutKey : mlir::Value(),
+                             builder.getF32FloatAttr(static_cast<float>(p)),
+                             builder.getI64IntegerAttr(stream));
+  }
 
   bool error(SMLoc loc, const Twine &msg) {
     if (!failed)
@@ -718,6 +746,10 @@ private:
     vars.clear();
     params.clear();
     layerNames.clear();
+    inLossMode = lossMode;
+    dropoutKey = nullptr;
+    dropoutStreams = 0;
+    carries.clear();
     for (const ModelConst &c : model.constants) {
       if (constants.count(c.name))
         return error(c.loc, "constant '" + c.name + "' is defined twice");
@@ -774,6 +806,7 @@ private:
         funcType);
     func->setAttr(lossMode ? kLossAttr : kModelAttr, builder.getUnitAttr());
     mlir::Block *entry = func.addEntryBlock();
+    entryBlock = entry;
     builder.setInsertionPointToStart(entry);
     for (size_t i = 0; i < model.inputs.size(); ++i) {
       MVal v;
@@ -805,10 +838,39 @@ private:
                      "the loss must be a scalar, like cross_entropy(logits, "
                      "targets); found " +
                          describe(*l));
-      mlir::func::ReturnOp::create(builder, loc(model.lossLoc),
-                                   mlir::ValueRange{l->value});
-      func.setType(builder.getFunctionType(argTypes, {l->value.getType()}));
+      // Results: the loss, then the final value of every carried state.
+      llvm::SmallVector<mlir::Value> results{l->value};
+      for (const auto &c : carries)
+        results.push_back(c.second);
+      mlir::func::ReturnOp::create(builder, loc(model.lossLoc), results);
+      if (dropoutKey) {
+        argTypes.push_back(dropoutKey.getType());
+        func.setType(builder.getFunctionType(argTypes, {}));
+        unsigned k = argTypes.size() - 1;
+        func.setArgAttr(k, kNameAttr, builder.getStringAttr(kDropoutKeyName));
+        func.setArgAttr(k, kDimsAttr,
+                        builder.getArrayAttr({builder.getStringAttr("2")}));
+      }
+      llvm::SmallVector<mlir::Type> resultTypes;
+      for (mlir::Value v : results)
+        resultTypes.push_back(v.getType());
+      func.setType(builder.getFunctionType(argTypes, resultTypes));
       func.setResultAttr(0, kNameAttr, builder.getStringAttr("loss"));
+      if (!model.train.empty()) {
+        llvm::SmallVector<mlir::NamedAttribute> settings;
+        for (const TrainSetting &st : model.train)
+          settings.push_back(builder.getNamedAttr(
+              st.key,
+              st.kind == TrainSetting::Name
+                  ? mlir::Attribute(builder.getStringAttr(st.name))
+                  : mlir::Attribute(builder.getF64FloatAttr(st.number))));
+        func->setAttr(kTrainAttr, builder.getDictionaryAttr(settings));
+      }
+      for (auto [k, c] : llvm::enumerate(carries)) {
+        func.setResultAttr(k + 1, kNameAttr,
+                           builder.getStringAttr(model.inputs[c.first].name));
+        func.setResultAttr(k + 1, kCarryAttr, builder.getUnitAttr());
+      }
       builder.setInsertionPointAfter(func);
       return true;
     }
@@ -1370,9 +1432,7 @@ private:
         }
         if (!checkAllUsed(args, "dropout"))
           return std::nullopt;
-        r.value =
-            DropoutOp::create(builder, l, x->value,
-                              builder.getF32FloatAttr(static_cast<float>(p)));
+        r.value = makeDropout(l, x->value, p);
         return r;
       }
       if (!checkAllUsed(args, fn))
@@ -1762,9 +1822,7 @@ private:
     std::vector<std::vector<mlir::Value>> finals(numStates);
     for (int64_t layer = 0; layer < numLayers; ++layer) {
       if (layer > 0 && dropout > 0)
-        layerInput = DropoutOp::create(
-            builder, l, layerInput,
-            builder.getF32FloatAttr(static_cast<float>(dropout)));
+        layerInput = makeDropout(l, layerInput, dropout);
       llvm::SmallVector<mlir::Value> dirOutputs;
       int64_t outSize = 0;
       for (int64_t dir = 0; dir < numDirs; ++dir) {
@@ -1862,6 +1920,15 @@ private:
       s.value =
           StackOp::create(builder, l, tensorType(s.shape, f32()), finals[k]);
       states.elements.push_back(s);
+      // An initial state that is a model input is carried from one training
+      // step to the next (truncated BPTT).
+      if (k < initStates.size())
+        if (auto arg = mlir::dyn_cast<mlir::BlockArgument>(initStates[k].value))
+          if (arg.getOwner() == entryBlock &&
+              llvm::none_of(carries, [&](const auto &c) {
+                return c.first == arg.getArgNumber();
+              }))
+            carries.push_back({arg.getArgNumber(), s.value});
     }
     MVal result;
     result.kind = MVal::Tuple;

@@ -20,6 +20,7 @@
 #include "llvm/Support/WithColor.h"
 
 #include <cstdlib>
+#include <map>
 
 using namespace loom;
 using namespace loom::ast;
@@ -650,6 +651,91 @@ private:
     }
   }
 
+  /// `train key = value, ...` (after `train`): the keys and value kinds
+  /// are checked here so that mistakes point at the model file.
+  bool parseTrainSettings(Model &model) {
+    static const std::map<std::string, std::string> kinds = {
+        {"optimizer", "sgd|adam|adamw"},
+        {"lr_schedule", "constant|step|plateau"},
+        {"tokenizer", "char|word"},
+        {"nesterov", "true|false"},
+        {"lr", "number"},
+        {"momentum", "number"},
+        {"dampening", "number"},
+        {"weight_decay", "number"},
+        {"beta1", "number"},
+        {"beta2", "number"},
+        {"eps", "number"},
+        {"clip", "number"},
+        {"l1", "number"},
+        {"lr_gamma", "number"},
+        {"lr_decay", "number"},
+        {"valid_fraction", "number"},
+        {"bptt", "integer"},
+        {"batch_size", "integer"},
+        {"eval_batch_size", "integer"},
+        {"lr_step", "integer"},
+        {"epochs", "integer"},
+        {"steps", "integer"},
+        {"eval_every", "integer"},
+    };
+    for (;;) {
+      TrainSetting st;
+      if (!expectIdent(st.key, st.loc, "a training setting name"))
+        return false;
+      auto kind = kinds.find(st.key);
+      if (kind == kinds.end()) {
+        std::string known;
+        for (const auto &[k, v] : kinds)
+          known += (known.empty() ? "" : ", ") + k;
+        return error(st.loc, "unknown training setting '" + st.key +
+                                 "' (known: " + known + ")");
+      }
+      for (const TrainSetting &other : model.train)
+        if (other.key == st.key)
+          return error(st.loc,
+                       "training setting '" + st.key + "' is given twice");
+      if (!expect("=", "after the setting name"))
+        return false;
+      st.valueLoc = tok.loc();
+      bool negative = false;
+      if (isPunct("-")) {
+        negative = true;
+        advance();
+      }
+      const std::string &want = kind->second;
+      bool numeric = want == "number" || want == "integer";
+      if (numeric && (tok.kind == Token::Integer || tok.kind == Token::Float)) {
+        st.kind = TrainSetting::Number;
+        st.isInteger = tok.kind == Token::Integer;
+        st.number = std::strtod(tok.text.str().c_str(), nullptr);
+        if (negative)
+          st.number = -st.number;
+        if (want == "integer" && (!st.isInteger || st.number < 1))
+          return error(st.valueLoc, "training setting '" + st.key +
+                                        "' must be a positive integer");
+        if (st.number < 0)
+          return error(st.valueLoc, "training setting '" + st.key +
+                                        "' must not be negative");
+        advance();
+      } else if (!numeric && !negative && tok.kind == Token::Ident &&
+                 llvm::is_contained(llvm::split(want, '|'), tok.text)) {
+        st.kind = TrainSetting::Name;
+        st.name = tok.text.str();
+        advance();
+      } else {
+        return error(st.valueLoc, "training setting '" + st.key + "' expects " +
+                                      (numeric ? "a" : "one of") + " " +
+                                      (numeric ? want : "{" + want + "}") +
+                                      ", found " + found());
+      }
+      model.train.push_back(std::move(st));
+      if (!isPunct(","))
+        return true;
+      advance();
+    }
+  }
+
   bool parseModel(Model &model) {
     advance(); // model
     if (!expectIdent(model.name, model.loc, "a model name"))
@@ -730,6 +816,12 @@ private:
         model.lossLoc = at;
         model.loss = parseExpr();
         if (!model.loss || !endStatement())
+          return false;
+        continue;
+      }
+      if (tok.is("train") && peek().kind == Token::Ident) {
+        advance();
+        if (!parseTrainSettings(model) || !endStatement())
           return false;
         continue;
       }

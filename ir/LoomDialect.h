@@ -17,8 +17,21 @@ constexpr const char *kDimsAttr = "loom.dims";
 constexpr const char *kModelAttr = "loom.model";
 /// On `<Model>_loss`: the model's body returning its scalar loss.
 constexpr const char *kLossAttr = "loom.loss";
-/// On `<Model>_grad`: returns the loss, then d loss / d param per parameter.
+/// On `<Model>_grad`: returns the loss, then d loss / d param per parameter
+/// (then the carried states, as `<Model>_loss`).
 constexpr const char *kGradAttr = "loom.grad";
+/// On `<Model>_step`: one training step (forward, backward, clipping and the
+/// optimizer update; see loom-train-step).
+constexpr const char *kStepAttr = "loom.step";
+/// On `<Model>_loss` (and the functions derived from it): the model file's
+/// `train` settings, a dictionary of numbers (f64) and names (strings).
+constexpr const char *kTrainAttr = "loom.train";
+/// On a result of `<Model>_loss`/`_grad`/`_step`: the final value of the
+/// recurrent-state input of the same name, fed back to the next step.
+constexpr const char *kCarryAttr = "loom.carry";
+/// The argument of `<Model>_loss` (when the model has dropout) holding
+/// `[seed, step]` for loom.dropout's masks; a negative seed turns them off.
+constexpr const char *kDropoutKeyName = "dropout_key";
 /// On `loom.param`: how `loom init` initializes it (PyTorch's defaults).
 constexpr const char *kInitAttr = "loom.init";
 } // namespace loom

@@ -139,8 +139,11 @@ LogicalResult NegOp::buildVJP(OpBuilder &b, ArrayRef<Value> dys,
 
 LogicalResult DropoutOp::buildVJP(OpBuilder &b, ArrayRef<Value> dys,
                                   SmallVectorImpl<Value> &grads) {
-  // Deterministic mode (dropout off): the identity.
-  grads.push_back(dys[0]);
+  // The mask is a pure function of (key, stream, index): applying the same
+  // dropout to the adjoint multiplies it by the same mask and scale.
+  grads.push_back(DropoutOp::create(b, getLoc(), dys[0].getType(), dys[0],
+                                    getKey(), getPAttr(), getStreamAttr())
+                      .getResult());
   return success();
 }
 
@@ -268,6 +271,24 @@ LogicalResult RsqrtOp::buildVJP(OpBuilder &b, ArrayRef<Value> dys,
   Value r = getResult();
   Value r3 = mul(b, loc, r, mul(b, loc, r, r));
   grads.push_back(mul(b, loc, dys[0], mul(b, loc, scalar(b, loc, -0.5f), r3)));
+  return success();
+}
+
+LogicalResult SqrtOp::buildVJP(OpBuilder &b, ArrayRef<Value> dys,
+                               SmallVectorImpl<Value> &grads) {
+  // d √x = 1 / (2 √x)
+  Location loc = getLoc();
+  Value twice = mul(b, loc, scalar(b, loc, 2.0f), getResult());
+  grads.push_back(
+      DivOp::create(b, loc, dys[0].getType(), dys[0], twice).getResult());
+  return success();
+}
+
+LogicalResult AbsOp::buildVJP(OpBuilder &b, ArrayRef<Value> dys,
+                              SmallVectorImpl<Value> &grads) {
+  // d |x| = sign(x), 0 at 0 as in PyTorch.
+  Location loc = getLoc();
+  grads.push_back(mul(b, loc, dys[0], SignOp::create(b, loc, getInput())));
   return success();
 }
 

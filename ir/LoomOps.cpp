@@ -101,6 +101,7 @@ LOOM_BINARY_VERIFIER(AddOp)
 LOOM_BINARY_VERIFIER(SubOp)
 LOOM_BINARY_VERIFIER(MulOp)
 LOOM_BINARY_VERIFIER(DivOp)
+LOOM_BINARY_VERIFIER(MinimumOp)
 #undef LOOM_BINARY_VERIFIER
 
 LogicalResult SplitOp::verify() {
@@ -227,6 +228,14 @@ LogicalResult DropoutOp::verify() {
   float p = getP().convertToFloat();
   if (!(p >= 0.0f && p < 1.0f))
     return emitOpError() << "probability must be in [0, 1), got " << p;
+  if (Value key = getKey()) {
+    auto t = cast<RankedTensorType>(key.getType());
+    if (t.getDimSize(0) != 2)
+      return emitOpError() << "key must be tensor<2xi64> ([seed, step]), got "
+                           << t;
+  }
+  if (int64_t stream = getStreamAttr().getInt(); stream < 0)
+    return emitOpError() << "stream must be non-negative, got " << stream;
   return success();
 }
 

@@ -19,6 +19,7 @@ def Loom_FloatTensor : RankedTensorOf<[F32]>;
 defvar Loom_Differentiable =
     DeclareOpInterfaceMethods<Loom_DifferentiableOpInterface>;
 def Loom_IdTensor : RankedTensorOf<[I64, I32]>;
+def Loom_KeyTensor : 1DTensorOf<[I64]>;
 
 //===----------------------------------------------------------------------===//
 // Parameters and constants
@@ -90,8 +91,9 @@ def Loom_LinearOp : Loom_Op<"linear", [Pure, Loom_Differentiable]> {
 // Elementwise
 //===----------------------------------------------------------------------===//
 
-class Loom_BinaryOp<string mnemonic, string math>
-    : Loom_Op<mnemonic, [Pure, Loom_Differentiable]> {
+class Loom_BinaryOp<string mnemonic, string math,
+                    list<Trait> extra = [Loom_Differentiable]>
+    : Loom_Op<mnemonic, !listconcat([Pure], extra)> {
   let summary = "elementwise " # math # " with trailing-dimension broadcasting";
   let description = [{
     Elementwise `}] # math # [{` of two float tensors. The operands are aligned on
@@ -116,9 +118,12 @@ def Loom_AddOp : Loom_BinaryOp<"add", "addition">;
 def Loom_SubOp : Loom_BinaryOp<"sub", "subtraction">;
 def Loom_MulOp : Loom_BinaryOp<"mul", "multiplication">;
 def Loom_DivOp : Loom_BinaryOp<"div", "division">;
+// Used by the optimizer update (gradient clipping), after differentiation.
+def Loom_MinimumOp : Loom_BinaryOp<"minimum", "minimum", []>;
 
-class Loom_UnaryOp<string mnemonic, string math>
-    : Loom_Op<mnemonic, [Pure, SameOperandsAndResultType, Loom_Differentiable]> {
+class Loom_UnaryOp<string mnemonic, string math,
+                   list<Trait> extra = [Loom_Differentiable]>
+    : Loom_Op<mnemonic, !listconcat([Pure, SameOperandsAndResultType], extra)> {
   let summary = "elementwise " # math;
   let description = [{
     Applies `}] # math # [{` to every element.
@@ -139,6 +144,11 @@ def Loom_ReluOp : Loom_UnaryOp<"relu", "max(x, 0)">;
 def Loom_ExpOp : Loom_UnaryOp<"exp", "the exponential">;
 def Loom_NegOp : Loom_UnaryOp<"neg", "negation">;
 def Loom_RsqrtOp : Loom_UnaryOp<"rsqrt", "the reciprocal square root">;
+def Loom_SqrtOp : Loom_UnaryOp<"sqrt", "the square root">;
+def Loom_AbsOp : Loom_UnaryOp<"abs", "the absolute value">;
+// The derivative of sign is zero wherever it exists; it only appears in
+// the optimizer update (the L1 penalty's gradient), after differentiation.
+def Loom_SignOp : Loom_UnaryOp<"sign", "the sign (-1, 0 or 1)", []>;
 
 //===----------------------------------------------------------------------===//
 // Shape manipulation
@@ -315,22 +325,33 @@ def Loom_LogSoftmaxOp
   let assemblyFormat = "$input attr-dict `:` type($result)";
 }
 
-def Loom_DropoutOp : Loom_Op<"dropout", [Pure, SameOperandsAndResultType,
+def Loom_DropoutOp : Loom_Op<"dropout", [Pure, AllTypesMatch<["input", "result"]>,
                                           Loom_Differentiable]> {
-  let summary = "dropout (the identity at inference)";
+  let summary = "dropout: the identity at inference, a counter-based mask in training";
   let description = [{
-    Zeroes each element with probability `p` and scales the rest by
-    `1 / (1 - p)` in training; the identity at inference. Kept in the IR so
-    that training can give it meaning.
+    Without `key`, the identity (inference). With `key` — a `tensor<2xi64>`
+    holding `[seed, step]` — training-mode dropout: element `n` (row-major
+    linear index) is kept iff `u ≥ p`, where `u` is the top 24 bits of the
+    first word of Philox4x32-10 with key `seed` (two 32-bit halves) and
+    counter `(n mod 2³², n div 2³², stream, step)`, divided by 2²⁴; kept
+    elements are scaled by `1 / (1 - p)`. The mask is a pure function of
+    `(seed, step, stream, n)`, so the backward pass recomputes it instead of
+    storing it, and a run is reproducible for any thread count. A negative
+    seed turns dropout off (the identity), which is how `loom grad` runs
+    deterministically. `stream` tells the dropout ops of one model apart.
 
     Example:
     ```mlir
     %y = loom.dropout %x {p = 2.000000e-01 : f32} : tensor<?x?x16xf32>
+    %z = loom.dropout %x key(%k : tensor<2xi64>) {p = 2.000000e-01 : f32, stream = 3 : i64} : tensor<?x?x16xf32>
     ```
   }];
-  let arguments = (ins Loom_FloatTensor:$input, F32Attr:$p);
+  let arguments = (ins Loom_FloatTensor:$input, Optional<Loom_KeyTensor>:$key,
+                       F32Attr:$p, DefaultValuedAttr<I64Attr, "0">:$stream);
   let results = (outs Loom_FloatTensor:$result);
-  let assemblyFormat = "$input attr-dict `:` type($result)";
+  let assemblyFormat = [{
+    $input (`key` `(` $key^ `:` type($key) `)`)? attr-dict `:` type($result)
+  }];
   let hasVerifier = 1;
 }
 

@@ -286,9 +286,10 @@ struct Differentiate : public loom::impl::LoomDifferentiateBase<Differentiate> {
   }
 
   LogicalResult differentiate(func::FuncOp lossFn) {
-    if (lossFn.getNumResults() != 1 ||
+    if (lossFn.getNumResults() < 1 ||
         cast<RankedTensorType>(lossFn.getResultTypes()[0]).getRank() != 0)
-      return lossFn.emitOpError("a loss function must return one scalar");
+      return lossFn.emitOpError(
+          "a loss function must return a scalar loss first");
     OpBuilder b(lossFn);
     b.setInsertionPointAfter(lossFn);
     auto grad = cast<func::FuncOp>(b.clone(*lossFn));
@@ -340,14 +341,25 @@ struct Differentiate : public loom::impl::LoomDifferentiateBase<Differentiate> {
       results.push_back(v);
       names.push_back(name);
     }
+    // Carried states pass through, not differentiated (detached).
+    unsigned firstCarry = results.size();
+    for (unsigned k = 1; k < ret.getNumOperands(); ++k) {
+      results.push_back(ret.getOperand(k));
+      names.push_back(
+          lossFn.getResultAttrOfType<StringAttr>(k, kNameAttr).getValue());
+    }
     func::ReturnOp::create(b, loc, results);
     ret.erase();
     SmallVector<Type> resultTypes;
     for (Value v : results)
       resultTypes.push_back(v.getType());
     grad.setType(b.getFunctionType(grad.getArgumentTypes(), resultTypes));
-    for (auto [i, name] : llvm::enumerate(names))
+    grad.setAllResultAttrs(ArrayRef<DictionaryAttr>{});
+    for (auto [i, name] : llvm::enumerate(names)) {
       grad.setResultAttr(i, kNameAttr, b.getStringAttr(name));
+      if (i >= firstCarry)
+        grad.setResultAttr(i, kCarryAttr, b.getUnitAttr());
+    }
     return success();
   }
 };

@@ -35,4 +35,49 @@ def LoomDifferentiate : Pass<"loom-differentiate", "mlir::ModuleOp"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+def LoomTrainStep : Pass<"loom-train-step", "mlir::ModuleOp"> {
+  let summary = "build the training step: gradient, clipping and optimizer update";
+  let description = [{
+    For every `<Model>_grad` (from `loom-differentiate`), builds
+    `<Model>_step` (marked `loom.step`): the loss and gradients, then the
+    L1 penalty, `clip_grad_norm_` and one optimizer update, with PyTorch's
+    formulas (torch.optim.SGD, Adam and AdamW, single-tensor versions).
+
+    The structure of the update (optimizer, momentum, Nesterov, clipping,
+    penalties) is fixed by the pass options; the numbers are rank-0 `f32`
+    arguments named after them, so the learning rate, bias corrections and
+    the first step's momentum can change between calls without
+    recompiling:
+
+    | optimizer | scalar arguments |
+    |---|---|
+    | every one | `lr`, plus `weight_decay` (with `weight-decay`), `max_norm` (with `clip`), `l1` (with `l1`) |
+    | `sgd` with `momentum` | `momentum`, `momentum_decay` (0 on the first step, else `momentum`), `momentum_scale` (1 on the first step, else `1 - dampening`) |
+    | `adam`, `adamw` | `beta1`, `one_minus_beta1`, `beta2`, `one_minus_beta2`, `eps`, `step_size` (`lr / (1 - beta1^t)`), `bias_correction2_sqrt` (`√(1 - beta2^t)`); `adamw` also `decay` (`1 - lr·weight_decay`) |
+
+    Optimizer state tensors are `loom.param`s named
+    `optimizer.<param>.momentum_buffer`, `.exp_avg` and `.exp_avg_sq`, so they
+    become arguments like the parameters. Results: `loss` (with the L1
+    penalty), `grad_norm` (with `clip`: the norm before clipping), the new
+    value of every parameter and state tensor (named like them), and the
+    carried recurrent states.
+  }];
+  let options = [
+    Option<"optimizer", "optimizer", "std::string", "\"sgd\"",
+           "sgd, adam or adamw">,
+    Option<"momentum", "momentum", "bool", "false",
+           "sgd: keep a momentum buffer">,
+    Option<"nesterov", "nesterov", "bool", "false",
+           "sgd: Nesterov momentum">,
+    Option<"weightDecay", "weight-decay", "bool", "false",
+           "L2 weight decay (decoupled for adamw)">,
+    Option<"clip", "clip", "bool", "false",
+           "clip the global gradient norm to `max_norm`">,
+    Option<"l1", "l1", "bool", "false",
+           "add `l1` · Σ|param| to the loss">,
+  ];
+  let dependentDialects = ["::loom::LoomDialect", "::mlir::func::FuncDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 #endif

@@ -9,6 +9,7 @@
 #include "reference/Interpreter.h"
 
 #include "ir/LoomOps.h"
+#include "ir/Philox.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -192,8 +193,36 @@ private:
             return static_cast<float>(1.0 / std::sqrt(double(x)));
           });
         })
+        .Case([&](SqrtOp u) {
+          return evalUnary(op, [](float x) { return std::sqrt(x); });
+        })
+        .Case([&](AbsOp u) {
+          return evalUnary(op, [](float x) { return std::fabs(x); });
+        })
+        .Case([&](SignOp u) {
+          return evalUnary(op, [](float x) {
+            return x > 0 ? 1.0f : x < 0 ? -1.0f : x;
+          });
+        })
+        .Case([&](MinimumOp b) {
+          return evalBinary(op, [](float x, float y) {
+            return std::isnan(x) || std::isnan(y) ? NAN : std::min(x, y);
+          });
+        })
         .Case([&](DropoutOp d) {
-          set(d.getResult(), get(d.getInput()));
+          Array out = get(d.getInput());
+          if (d.getKey()) {
+            const Array &key = get(d.getKey());
+            int64_t seed = key.i[0], step = key.i[1];
+            float p = d.getP().convertToFloat();
+            float scale = 1.0f / (1.0f - p);
+            if (seed >= 0)
+              for (int64_t n = 0; n < out.numElements(); ++n)
+                out.f[n] = philox::keep(seed, step, d.getStream(), n, p)
+                               ? out.f[n] * scale
+                               : 0.0f;
+          }
+          set(d.getResult(), std::move(out));
           return true;
         })
         .Case([&](SplitOp s) { return evalSplit(s); })

@@ -309,6 +309,10 @@ private:
           shapes[sr.getResult()] = of(sr.getInput());
           return true;
         })
+        .Case([&](DropoutOp d) {
+          shapes[d.getResult()] = of(d.getInput());
+          return true;
+        })
         .Default([&](mlir::Operation *o) {
           if (o->getNumResults() == 0)
             return true;
@@ -324,8 +328,8 @@ private:
             return true;
           }
           if (!o->hasTrait<mlir::OpTrait::SameOperandsAndResultType>() &&
-              !mlir::isa<AddOp, SubOp, MulOp, DivOp, ReluGradOp, LayerNormOp>(
-                  o))
+              !mlir::isa<AddOp, SubOp, MulOp, DivOp, MinimumOp, ReluGradOp,
+                         LayerNormOp>(o))
             return fail("no shape rule for '" +
                         o->getName().getStringRef().str() + "'");
           // Elementwise ops: the larger operand's shape.

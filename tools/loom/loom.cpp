@@ -16,6 +16,9 @@
 #include "runtime/ModelBinding.h"
 #include "runtime/Npy.h"
 #include "runtime/SafeTensors.h"
+#include "runtime/TextData.h"
+#include "tools/loom/Driver.h"
+#include "tools/loom/Train.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -45,25 +48,29 @@ static cl::SubCommand runCmd("run", "Run inference on .npy inputs");
 static cl::SubCommand gradCmd("grad", "Compute the loss and its gradients");
 static cl::SubCommand sampleCmd("sample",
                                 "Generate text from a language model");
+static cl::SubCommand trainCmd("train", "Train a model");
+static cl::SubCommand evalCmd("eval",
+                              "Loss and perplexity (or accuracy) on data");
 
-static cl::opt<std::string> modelFile(cl::Positional, cl::Required,
-                                      cl::desc("<model.loom>"),
-                                      cl::sub(checkCmd), cl::sub(paramsCmd),
-                                      cl::sub(initCmd), cl::sub(compileCmd),
-                                      cl::sub(runCmd), cl::sub(sampleCmd),
-                                      cl::sub(gradCmd));
+static cl::opt<std::string>
+    modelFile(cl::Positional, cl::Required, cl::desc("<model.loom>"),
+              cl::sub(checkCmd), cl::sub(paramsCmd), cl::sub(initCmd),
+              cl::sub(compileCmd), cl::sub(runCmd), cl::sub(sampleCmd),
+              cl::sub(gradCmd), cl::sub(trainCmd), cl::sub(evalCmd));
 static cl::opt<std::string> modelName("model",
                                       cl::desc("Model to use when the file "
                                                "defines several"),
                                       cl::sub(checkCmd), cl::sub(paramsCmd),
                                       cl::sub(initCmd), cl::sub(compileCmd),
                                       cl::sub(runCmd), cl::sub(sampleCmd),
-                                      cl::sub(gradCmd));
+                                      cl::sub(gradCmd), cl::sub(trainCmd),
+                                      cl::sub(evalCmd));
 static cl::opt<std::string> outputFile("o", cl::desc("Output file"),
                                        cl::value_desc("file"), cl::sub(initCmd),
                                        cl::sub(compileCmd), cl::sub(gradCmd));
 static cl::opt<uint64_t> seed("seed", cl::desc("Random seed"), cl::init(0),
-                              cl::sub(initCmd), cl::sub(sampleCmd));
+                              cl::sub(initCmd), cl::sub(sampleCmd),
+                              cl::sub(trainCmd));
 
 enum class Emit { AST, Loom, Linalg, LLVMDialect, LLVMIR, Asm, Obj };
 static cl::opt<Emit> emit(
@@ -93,10 +100,12 @@ static cl::opt<bool> timing("timing", cl::desc("Report the time of each pass"),
 static cl::opt<std::string> mcpu("mcpu",
                                  cl::desc("Target CPU (default: the host's)"),
                                  cl::sub(compileCmd), cl::sub(runCmd),
-                                 cl::sub(gradCmd));
+                                 cl::sub(gradCmd), cl::sub(trainCmd),
+                                 cl::sub(evalCmd));
 static cl::opt<std::string>
     mattr("mattr", cl::desc("Target features, e.g. +avx2,-avx512f"),
-          cl::sub(compileCmd), cl::sub(runCmd), cl::sub(gradCmd));
+          cl::sub(compileCmd), cl::sub(runCmd), cl::sub(gradCmd),
+          cl::sub(trainCmd), cl::sub(evalCmd));
 static cl::opt<std::string> mtriple("mtriple",
                                     cl::desc("Target triple (default: host)"),
                                     cl::sub(compileCmd));
@@ -107,16 +116,22 @@ static cl::opt<Backend>
             cl::values(clEnumValN(Backend::JIT, "jit", "compiled native code"),
                        clEnumValN(Backend::Interpreter, "interpreter",
                                   "the reference interpreter (slow)")),
-            cl::sub(runCmd), cl::sub(sampleCmd), cl::sub(gradCmd));
+            cl::sub(runCmd), cl::sub(sampleCmd), cl::sub(gradCmd),
+            cl::sub(trainCmd), cl::sub(evalCmd));
 
 static cl::opt<std::string> weightsFile("weights",
                                         cl::desc("Weights (.safetensors)"),
                                         cl::value_desc("file"), cl::sub(runCmd),
-                                        cl::sub(sampleCmd), cl::sub(gradCmd));
+                                        cl::sub(sampleCmd), cl::sub(gradCmd),
+                                        cl::sub(trainCmd), cl::sub(evalCmd));
 static cl::list<std::string> inputs("input",
                                     cl::desc("A model input: NAME=FILE.npy"),
                                     cl::value_desc("name=file"),
                                     cl::sub(runCmd), cl::sub(gradCmd));
+static cl::opt<int64_t>
+    dropoutSeed("dropout-seed",
+                cl::desc("Apply dropout with this seed (default: off)"),
+                cl::sub(gradCmd));
 static cl::opt<std::string>
     outputDir("output-dir", cl::desc("Directory for NAME.npy outputs"),
               cl::value_desc("dir"), cl::sub(runCmd));
@@ -125,7 +140,8 @@ static cl::opt<std::string>
     vocabFile("vocab",
               cl::desc("Vocabulary: a JSON list of tokens in id order "
                        "(default: the weights file's name + .vocab.json)"),
-              cl::value_desc("file"), cl::sub(sampleCmd));
+              cl::value_desc("file"), cl::sub(sampleCmd), cl::sub(evalCmd),
+              cl::sub(trainCmd));
 static cl::opt<std::string> prompt("prompt", cl::desc("Text to start from"),
                                    cl::sub(sampleCmd));
 static cl::opt<unsigned> numTokens("tokens",
@@ -139,20 +155,78 @@ static cl::opt<unsigned> topK("top-k",
                               cl::desc("Sample among the K likeliest (0: all)"),
                               cl::init(0), cl::sub(sampleCmd));
 
-static int fail(const llvm::Twine &msg) {
-  llvm::WithColor::error(llvm::errs(), "loom") << msg << "\n";
-  return 1;
-}
-
-namespace {
-/// A parsed and checked model: its source, context, module and function.
-struct Loaded {
-  mlir::MLIRContext context;
-  std::unique_ptr<ParsedSource> source;
-  mlir::OwningOpRef<mlir::ModuleOp> module;
-  mlir::func::FuncOp func;
+// `loom train` / `loom eval`.
+static cl::opt<std::string>
+    dataFile("data", cl::desc("Training text (UTF-8) or token stream (.npy)"),
+             cl::value_desc("file"), cl::sub(trainCmd), cl::sub(evalCmd));
+static cl::opt<std::string>
+    datasetSpec("dataset",
+                cl::desc("Named arrays, one sample per row: "
+                         "tokens=X.npy,lengths=L.npy,labels=Y.npy"),
+                cl::value_desc("spec"), cl::sub(trainCmd), cl::sub(evalCmd));
+static cl::opt<std::string>
+    validFile("valid",
+              cl::desc("Validation data (same kind as --data or --dataset)"),
+              cl::value_desc("file"), cl::sub(trainCmd));
+static cl::opt<std::string>
+    checkpointFile("checkpoint",
+                   cl::desc("Checkpoint to write (and --resume from)"),
+                   cl::value_desc("file"), cl::sub(trainCmd));
+static cl::opt<bool> resume("resume",
+                            cl::desc("Continue from --checkpoint bit-exactly"),
+                            cl::sub(trainCmd));
+static cl::opt<int64_t>
+    logEvery("log-every", cl::desc("Print 'step N loss X' every N steps"),
+             cl::init(0), cl::sub(trainCmd));
+static cl::opt<std::string> logJson("log-json",
+                                    cl::desc("Write JSON lines per step"),
+                                    cl::value_desc("file"), cl::sub(trainCmd));
+static cl::opt<int64_t>
+    checkpointEvery("checkpoint-every",
+                    cl::desc("Also checkpoint every N steps (default: after "
+                             "each validation and at the end)"),
+                    cl::init(0), cl::sub(trainCmd));
+static cl::opt<int64_t> threads("threads",
+                                cl::desc("Threads (compiled code is "
+                                         "single-threaded for now)"),
+                                cl::init(0), cl::sub(trainCmd),
+                                cl::sub(evalCmd), cl::sub(runCmd));
+/// Training settings as flags: the names of the model file's `train` keys,
+/// with dashes. Strings, validated by the trainer (which names the flag).
+struct SettingFlag {
+  const char *flag, *key, *desc;
 };
-} // namespace
+static const SettingFlag kSettingFlags[] = {
+    {"optimizer", "optimizer", "sgd, adam or adamw"},
+    {"lr", "lr", "Learning rate"},
+    {"momentum", "momentum", "SGD momentum"},
+    {"dampening", "dampening", "SGD dampening"},
+    {"weight-decay", "weight_decay",
+     "L2 penalty (SGD, Adam) or decoupled decay (AdamW)"},
+    {"beta1", "beta1", "Adam beta1"},
+    {"beta2", "beta2", "Adam beta2"},
+    {"eps", "eps", "Adam epsilon"},
+    {"clip", "clip", "Clip the global gradient norm to this (0: off)"},
+    {"l1", "l1", "L1 penalty: adds l1 * sum|param| to the loss"},
+    {"lr-schedule", "lr_schedule", "constant, step or plateau"},
+    {"lr-step", "lr_step", "step schedule: decay every N steps"},
+    {"lr-gamma", "lr_gamma", "step schedule: the decay factor"},
+    {"lr-decay", "lr_decay",
+     "plateau schedule: divide the lr by this when validation stalls"},
+    {"bptt", "bptt", "Sequence length of a training chunk"},
+    {"batch-size", "batch_size", "Batch size"},
+    {"eval-batch-size", "eval_batch_size", "Batch size for validation"},
+    {"eval-every", "eval_every",
+     "Validate every N steps (default: each epoch)"},
+    {"steps", "steps", "Total optimizer steps"},
+    {"epochs", "epochs", "Epochs (when --steps is not given)"},
+    {"tokenizer", "tokenizer", "char or word"},
+    {"valid-fraction", "valid_fraction",
+     "Hold out this fraction of --data for validation"},
+};
+static std::vector<std::unique_ptr<cl::opt<std::string>>> settingOpts;
+static cl::opt<bool> nesterov("nesterov", cl::desc("SGD Nesterov momentum"),
+                              cl::sub(trainCmd));
 
 /// Parses the model file; with `generateIR`, also checks it and builds IR.
 static std::unique_ptr<Loaded> load(bool generateIR = true) {
@@ -233,15 +307,11 @@ static int runParams() {
   return 0;
 }
 
-static int runInit() {
-  if (outputFile.empty())
-    return fail("init needs -o FILE.safetensors");
-  auto m = load();
-  if (!m)
-    return 1;
+std::vector<std::pair<std::string, Tensor>>
+loom::initialParameters(mlir::func::FuncOp func, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<std::pair<std::string, Tensor>> tensors;
-  for (const ParamInfo &p : parametersOf(m->func)) {
+  for (const ParamInfo &p : parametersOf(func)) {
     int64_t n = 1;
     for (int64_t d : p.shape)
       n *= d;
@@ -262,6 +332,16 @@ static int runInit() {
     }
     tensors.push_back({p.name, Tensor::f32(p.shape, std::move(values))});
   }
+  return tensors;
+}
+
+static int runInit() {
+  if (outputFile.empty())
+    return fail("init needs -o FILE.safetensors");
+  auto m = load();
+  if (!m)
+    return 1;
+  auto tensors = initialParameters(m->func, seed);
   Status st = writeSafeTensors(outputFile, tensors, {});
   if (!st.ok())
     return fail(st.error());
@@ -427,86 +507,6 @@ static int runCompile() {
 static int
 writeOutputs(const std::vector<std::pair<std::string, Tensor>> &outs);
 
-static reference::Array toArray(const Tensor &t) {
-  reference::Array a;
-  a.shape = t.shape;
-  if (t.dtype == DType::I64) {
-    a.isInt = true;
-    a.i.assign(t.i64Data(), t.i64Data() + t.numElements());
-  } else {
-    a.f.assign(t.f32Data(), t.f32Data() + t.numElements());
-  }
-  return a;
-}
-
-namespace {
-/// Runs a loaded model on bound inputs with the chosen backend; compiled
-/// once, run many times (any T and B).
-class Runner {
-public:
-  bool init(Loaded &m, std::map<std::string, Tensor> weights,
-            std::string &error) {
-    return init(*m.module, m.func, std::move(weights), error);
-  }
-
-  /// Runs `fn` of `module` (the model itself, or a function derived from
-  /// it such as its gradient).
-  bool init(mlir::ModuleOp module, mlir::func::FuncOp fn,
-            std::map<std::string, Tensor> weights, std::string &error) {
-    func = fn;
-    params = std::move(weights);
-    if (backend == Backend::Interpreter) {
-      for (const auto &[name, t] : params)
-        refParams[name] = toArray(t);
-      return true;
-    }
-    jit = JitModel::compile(module, fn.getName(), targetOptions(), error);
-    return jit != nullptr;
-  }
-
-  bool run(std::vector<Tensor> &inputs, std::vector<Tensor> &outputs,
-           std::string &error) {
-    outputs.clear();
-    if (!jit) {
-      std::vector<reference::Array> in, out;
-      for (const Tensor &t : inputs)
-        in.push_back(toArray(t));
-      if (!reference::run(func, in, refParams, out, error))
-        return false;
-      for (const reference::Array &a : out)
-        outputs.push_back(Tensor::f32(a.shape, a.f));
-      return true;
-    }
-    std::vector<std::vector<int64_t>> inShapes;
-    for (const Tensor &t : inputs)
-      inShapes.push_back(t.shape);
-    auto outShapes = inferOutputShapes(func, inShapes);
-    if (!outShapes) {
-      error = outShapes.error();
-      return false;
-    }
-    std::vector<BufferRef> inBufs, weightBufs, outBufs;
-    for (Tensor &t : inputs)
-      inBufs.push_back({t.data.data(), t.shape});
-    for (const std::string &name : jit->parameterNames()) {
-      Tensor &t = params[name];
-      weightBufs.push_back({t.data.data(), t.shape});
-    }
-    for (const auto &shape : *outShapes)
-      outputs.push_back(Tensor::zeros(DType::F32, shape));
-    for (Tensor &t : outputs)
-      outBufs.push_back({t.data.data(), t.shape});
-    return jit->run(inBufs, weightBufs, outBufs, error);
-  }
-
-private:
-  mlir::func::FuncOp func;
-  std::map<std::string, Tensor> params;
-  reference::ParamMap refParams;
-  std::unique_ptr<JitModel> jit;
-};
-} // namespace
-
 /// Reads the weights file and binds the model's parameters.
 static std::optional<std::map<std::string, Tensor>> loadWeights(Loaded &m) {
   auto weights = readSafeTensors(weightsFile);
@@ -524,8 +524,10 @@ static std::optional<std::map<std::string, Tensor>> loadWeights(Loaded &m) {
 
 /// Reads every `--input NAME=FILE.npy` and binds them to `func`'s inputs,
 /// checking names, dtypes, shapes and values.
-static std::optional<std::vector<Tensor>> readInputs(mlir::func::FuncOp func) {
-  std::map<std::string, Tensor> given;
+static std::optional<std::vector<Tensor>>
+readInputs(mlir::func::FuncOp func,
+           const std::map<std::string, Tensor> &extra = {}) {
+  std::map<std::string, Tensor> given = extra;
   for (const std::string &spec : inputs) {
     size_t eq = spec.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
@@ -571,7 +573,7 @@ static int runRun() {
   auto params = loadWeights(*m);
   if (!params)
     return 1;
-  Runner runner;
+  Runner runner(backend == Backend::JIT, targetOptions());
   std::string error;
   std::vector<Tensor> results;
   if (!runner.init(*m, std::move(*params), error) ||
@@ -625,7 +627,15 @@ static int runGrad() {
   auto gradFn = m->module->lookupSymbol<mlir::func::FuncOp>(base + "_grad");
   if (!gradFn)
     return fail("differentiating the model produced no gradient function");
-  auto bound = readInputs(gradFn);
+  // The dropout key is not a user input: off, or seeded by --dropout-seed.
+  std::map<std::string, Tensor> extra;
+  for (unsigned i = 0; i < gradFn.getNumArguments(); ++i)
+    if (auto n = gradFn.getArgAttrOfType<mlir::StringAttr>(i, kNameAttr);
+        n && n.getValue() == kDropoutKeyName)
+      extra[kDropoutKeyName] = Tensor::i64(
+          {2},
+          {dropoutSeed.getNumOccurrences() ? int64_t(dropoutSeed) : -1, 0});
+  auto bound = readInputs(gradFn, extra);
   if (!bound)
     return 1;
   auto weights = readSafeTensors(weightsFile);
@@ -634,7 +644,7 @@ static int runGrad() {
   auto params = bindWeights(gradFn, *weights);
   if (!params)
     return fail(weightsFile + ": " + params.error());
-  Runner runner;
+  Runner runner(backend == Backend::JIT, targetOptions());
   std::string error;
   std::vector<Tensor> results;
   if (!runner.init(*m->module, gradFn, params.take(), error) ||
@@ -643,7 +653,8 @@ static int runGrad() {
   ModelSignature sig = signatureOf(gradFn);
   std::vector<std::pair<std::string, Tensor>> grads;
   for (size_t k = 1; k < results.size(); ++k)
-    grads.push_back({sig.outputs[k].name, std::move(results[k])});
+    if (!gradFn.getResultAttr(k, kCarryAttr))
+      grads.push_back({sig.outputs[k].name, std::move(results[k])});
   Status st = writeSafeTensors(outputFile, grads, {});
   if (!st.ok())
     return fail(st.error());
@@ -679,26 +690,12 @@ static int runSample() {
     llvm::sys::path::replace_extension(p, "vocab.json");
     vocabPath = std::string(p);
   }
-  auto bytes = readFileBytes(vocabPath);
-  if (!bytes)
-    return fail(bytes.error() + " (pass the vocabulary with --vocab)");
-  auto json =
-      json::parse(reinterpret_cast<const char *>(bytes->data()), bytes->size());
-  if (!json)
-    return fail(vocabPath + ": " + json.error());
-  if (json->kind != json::Value::Kind::Array || json->elements.empty())
-    return fail(vocabPath + ": expected a non-empty JSON list of tokens");
-  std::vector<std::string> vocab;
-  std::map<std::string, int64_t> ids;
-  bool words = false;
-  for (const json::Value &v : json->elements) {
-    if (v.kind != json::Value::Kind::String)
-      return fail(vocabPath + ": every token must be a string");
-    if (utf8Chars(v.string).size() != 1)
-      words = true;
-    ids.emplace(v.string, vocab.size());
-    vocab.push_back(v.string);
-  }
+  auto loadedVocab = Vocabulary::load(vocabPath);
+  if (!loadedVocab)
+    return fail(loadedVocab.error() + " (pass the vocabulary with --vocab)");
+  const std::vector<std::string> &vocab = loadedVocab->tokens;
+  const std::map<std::string, int64_t> &ids = loadedVocab->index;
+  bool words = loadedVocab->kind == "word";
   auto m = load();
   if (!m)
     return 1;
@@ -744,7 +741,7 @@ static int runSample() {
     tokens.push_back(it->second);
   }
 
-  Runner runner;
+  Runner runner(backend == Backend::JIT, targetOptions());
   std::string error;
   if (!runner.init(*m, std::move(*params), error))
     return fail(error);
@@ -817,8 +814,43 @@ static int runSample() {
   return 0;
 }
 
+/// `loom train` and `loom eval`: flags into a TrainRequest (Train.cpp).
+static int runTrainOrEval() {
+  auto m = load();
+  if (!m)
+    return 1;
+  TrainRequest req;
+  req.model = m.get();
+  req.useJit = backend == Backend::JIT;
+  req.target = targetOptions();
+  for (size_t k = 0; k < settingOpts.size(); ++k)
+    if (settingOpts[k]->getNumOccurrences())
+      req.flags[kSettingFlags[k].key] = *settingOpts[k];
+  if (nesterov.getNumOccurrences())
+    req.flags["nesterov"] = nesterov ? "true" : "false";
+  req.data = dataFile;
+  req.dataset = datasetSpec;
+  req.valid = validFile;
+  req.vocab = vocabFile;
+  req.checkpoint = checkpointFile;
+  req.weights = weightsFile;
+  req.logJson = logJson;
+  req.resume = resume;
+  req.logEvery = logEvery;
+  req.seed = seed;
+  req.checkpointEvery = checkpointEvery;
+  if (logEvery < 0 || checkpointEvery < 0 || threads < 0)
+    return fail("--log-every, --checkpoint-every and --threads must not be "
+                "negative");
+  return trainCmd ? runTrain(req) : runEval(req);
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  for (const SettingFlag &f : kSettingFlags)
+    settingOpts.push_back(std::make_unique<cl::opt<std::string>>(
+        llvm::StringRef(f.flag), cl::desc(f.desc), cl::sub(trainCmd),
+        cl::sub(evalCmd)));
   if (!cl::ParseCommandLineOptions(
           argc, argv,
           "loom: a compiler and JIT for recurrent neural networks\n\n"
@@ -832,7 +864,12 @@ int main(int argc, char **argv) {
           "  loom grad    MODEL.loom --weights W.safetensors "
           "--input NAME=FILE.npy ... -o GRADS.safetensors\n"
           "  loom sample  MODEL.loom --weights W.safetensors --prompt TEXT "
-          "[--tokens N] [--temperature T] [--top-k K] [--seed S]\n",
+          "[--tokens N] [--temperature T] [--top-k K] [--seed S]\n"
+          "  loom train   MODEL.loom --data CORPUS.txt|TOKENS.npy "
+          "[--valid FILE | --valid-fraction F] --checkpoint OUT.safetensors "
+          "[--steps N|--epochs N] [--resume] [--log-every N] [--log-json F] "
+          "[optimizer and schedule flags]\n"
+          "  loom eval    MODEL.loom --weights W.safetensors --data TEXT\n",
           &llvm::errs()))
     return 1;
   if (checkCmd)
@@ -849,6 +886,8 @@ int main(int argc, char **argv) {
     return runSample();
   if (gradCmd)
     return runGrad();
+  if (trainCmd || evalCmd)
+    return runTrainOrEval();
   cl::PrintHelpMessage();
   return 1;
 }

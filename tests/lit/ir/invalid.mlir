@@ -233,6 +233,30 @@ func.func @dropout_p(%x: tensor<?x8xf32>) {
 
 // -----
 
+func.func @dropout_key(%x: tensor<?x8xf32>, %k: tensor<3xi64>) {
+  // expected-error @+1 {{key must be tensor<2xi64> ([seed, step]), got 'tensor<3xi64>'}}
+  %r = loom.dropout %x key(%k : tensor<3xi64>) {p = 0.5 : f32} : tensor<?x8xf32>
+  return
+}
+
+// -----
+
+func.func @dropout_stream(%x: tensor<?x8xf32>, %k: tensor<2xi64>) {
+  // expected-error @+1 {{stream must be non-negative, got -1}}
+  %r = loom.dropout %x key(%k : tensor<2xi64>) {p = 0.5 : f32, stream = -1 : i64} : tensor<?x8xf32>
+  return
+}
+
+// -----
+
+func.func @minimum_shapes(%a: tensor<?x8xf32>, %b: tensor<4xf32>) {
+  // expected-error @+1 {{operand shapes do not broadcast: 'tensor<?x8xf32>' and 'tensor<4xf32>' (trailing dimensions must be equal)}}
+  %r = loom.minimum %a, %b : tensor<?x8xf32>, tensor<4xf32> -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
 func.func @scan_no_input(%h: tensor<?x16xf32>) {
   // expected-error @+1 {{needs at least one input sequence}}
   %hT = "loom.scan"(%h) <{operandSegmentSizes = array<i32: 0, 1, 0>}> ({

@@ -87,8 +87,8 @@ func.func @layers(%ids: tensor<?x?xi64>, %len: tensor<?xi64>, %h0: tensor<2x?x16
   return %lp, %hn : tensor<?x?x10xf32>, tensor<2x?x16xf32>
 }
 
-// CHECK-LABEL: func.func @training
-func.func @training(%logits: tensor<?x?x10xf32>, %t: tensor<?x?xi64>, %x: tensor<?x?x8xf32>, %len: tensor<?xi64>, %ids: tensor<?x?xi64>) -> tensor<f32> {
+// CHECK-LABEL: func.func @training_ops
+func.func @training_ops(%logits: tensor<?x?x10xf32>, %t: tensor<?x?xi64>, %x: tensor<?x?x8xf32>, %len: tensor<?xi64>, %ids: tensor<?x?xi64>) -> tensor<f32> {
   // CHECK: loom.cross_entropy {{.*}} {ignore_index = 0 : i64} : tensor<?x?x10xf32>, tensor<?x?xi64> -> tensor<f32>
   %l = loom.cross_entropy %logits, %t {ignore_index = 0 : i64} : tensor<?x?x10xf32>, tensor<?x?xi64> -> tensor<f32>
   // CHECK: loom.cross_entropy_grad
@@ -134,4 +134,21 @@ func.func @rsqrt(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
   // CHECK: loom.rsqrt {{.*}} : tensor<?x4xf32>
   %r = loom.rsqrt %x : tensor<?x4xf32>
   return %r : tensor<?x4xf32>
+}
+
+// Training: dropout with a [seed, step] key, and the ops of the optimizer
+// update (sqrt, abs, sign, minimum).
+// CHECK-LABEL: func.func @optimizer_ops
+func.func @optimizer_ops(%x: tensor<?x4xf32>, %k: tensor<2xi64>, %s: tensor<f32>) -> tensor<?x4xf32> {
+  // CHECK: loom.dropout %{{.*}} key(%{{.*}} : tensor<2xi64>) {p = 5.000000e-01 : f32, stream = 2 : i64} : tensor<?x4xf32>
+  %d = loom.dropout %x key(%k : tensor<2xi64>) {p = 0.5 : f32, stream = 2 : i64} : tensor<?x4xf32>
+  // CHECK: loom.sqrt {{.*}} : tensor<?x4xf32>
+  %q = loom.sqrt %d : tensor<?x4xf32>
+  // CHECK: loom.abs {{.*}} : tensor<?x4xf32>
+  %a = loom.abs %q : tensor<?x4xf32>
+  // CHECK: loom.sign {{.*}} : tensor<?x4xf32>
+  %g = loom.sign %a : tensor<?x4xf32>
+  // CHECK: loom.minimum {{.*}} : tensor<?x4xf32>, tensor<f32> -> tensor<?x4xf32>
+  %m = loom.minimum %g, %s : tensor<?x4xf32>, tensor<f32> -> tensor<?x4xf32>
+  return %m : tensor<?x4xf32>
 }
