@@ -32,6 +32,11 @@ using namespace loom;
 
 namespace {
 
+/// Exact decimal text of a double.
+std::string format17(double v) {
+  return llvm::formatv("{0}", llvm::format("%.17g", v)).str();
+}
+
 constexpr const char *kCheckpointFormat = "loom-checkpoint-1";
 
 /// Training settings: defaults, then the model's `train` line, then flags.
@@ -65,9 +70,10 @@ public:
         if (auto s = mlir::dyn_cast<mlir::StringAttr>(a.getValue()))
           v = s.str();
         else if (auto f = mlir::dyn_cast<mlir::FloatAttr>(a.getValue()))
-          v = llvm::formatv("{0}", f.getValueAsDouble()).str();
+          v = format17(f.getValueAsDouble());
         values[a.getName().str()] = v;
-        origin[a.getName().str()] = "the model's train setting";
+        origin[a.getName().str()] =
+            "the model's train setting '" + a.getName().str() + "'";
       }
     for (const auto &[k, v] : flags) {
       values[k] = v;
@@ -112,9 +118,11 @@ public:
     fail(where(k) + " expects true or false, got '" + v + "'");
     return std::nullopt;
   }
+  /// Where a setting came from, for messages: "--lr" or "the model's
+  /// train setting 'lr'".
   std::string where(const std::string &k) const {
     auto it = origin.find(k);
-    return it == origin.end() ? "--" + dashed(k) : it->second + " " + k;
+    return it == origin.end() ? "--" + dashed(k) : it->second;
   }
 
 private:
@@ -480,7 +488,10 @@ std::map<std::string, Tensor> datasetBatch(const Dataset &set, const Ports &p,
   return out;
 }
 
-std::string format(double v) { return llvm::formatv("{0}", v).str(); }
+/// For JSON logs: short but with float32's precision.
+std::string format(double v) {
+  return llvm::formatv("{0}", llvm::format("%.9g", v)).str();
+}
 
 /// A hash of the model's parameter names and shapes and its name, to tell a
 /// checkpoint of another model apart.
@@ -881,7 +892,8 @@ int loom::runTrain(TrainRequest &req) {
 
   bool terminal = llvm::sys::Process::StandardErrIsDisplayed();
   auto start = std::chrono::steady_clock::now();
-  int64_t tokens = 0, firstStep = prog.step;
+  // tokens: since the timer started (after the first step); allTokens: all.
+  int64_t tokens = 0, allTokens = 0, firstStep = prog.step;
   std::map<std::string, Tensor> named, out;
 
   auto validate = [&]() -> bool {
@@ -961,6 +973,12 @@ int loom::runTrain(TrainRequest &req) {
     if (named.count("targets"))
       stepTokens = named["targets"].numElements();
     tokens += stepTokens;
+    allTokens += stepTokens;
+    if (prog.step == firstStep) {
+      // The first call also compiles lazily: time from its end.
+      start = std::chrono::steady_clock::now();
+      tokens = 0;
+    }
     ++prog.step;
     ++prog.position;
     schedule->onStep(prog.step);
@@ -989,7 +1007,7 @@ int loom::runTrain(TrainRequest &req) {
     }
     if (terminal) {
       double eta = (totalSteps - prog.step) * secs /
-                   double(std::max<int64_t>(1, prog.step - firstStep));
+                   double(std::max<int64_t>(1, prog.step - firstStep - 1));
       llvm::errs() << llvm::formatv(
           "\r\x1b[Kstep {0}/{1} epoch {2} loss {3:F4} {4:F0} tok/s ETA {5:F0}s",
           prog.step, totalSteps, prog.epoch + 1, loss, tps, eta);
@@ -1011,7 +1029,7 @@ int loom::runTrain(TrainRequest &req) {
           .count();
   llvm::outs() << llvm::formatv("trained {0} steps ({1} tokens, {2:F0} "
                                 "tokens/s); checkpoint: {3}\n",
-                                prog.step - firstStep, tokens,
+                                prog.step - firstStep, allTokens,
                                 secs > 0 ? tokens / secs : 0.0, req.checkpoint);
   return 0;
 }

@@ -700,19 +700,31 @@ static int runSample() {
   if (!m)
     return 1;
   ModelSignature sig = signatureOf(m->func);
+  // The token input: the one called `tokens`, else the only i64 input.
+  // Other i64 inputs of the same shape (the training targets of an LM whose
+  // loss is in the same model) are fed zeros: the logits do not use them.
   int tokensInput = -1;
-  std::vector<int> stateInputs;
-  for (size_t i = 0; i < sig.inputs.size(); ++i) {
-    if (sig.inputs[i].isInt) {
-      if (tokensInput >= 0 || sig.inputs[i].dims.size() != 2)
-        return fail("sample needs a model with one i64[T, B] token input");
+  std::vector<int> stateInputs, otherIds;
+  for (size_t i = 0; i < sig.inputs.size(); ++i)
+    if (sig.inputs[i].isInt && sig.inputs[i].name == "tokens")
       tokensInput = i;
-    } else {
+  for (size_t i = 0; i < sig.inputs.size(); ++i) {
+    if (!sig.inputs[i].isInt) {
       stateInputs.push_back(i);
+      continue;
     }
+    if (tokensInput < 0)
+      tokensInput = i;
+    else if (int(i) != tokensInput)
+      otherIds.push_back(i);
   }
-  if (tokensInput < 0)
+  if (tokensInput < 0 || sig.inputs[tokensInput].dims.size() != 2)
     return fail("sample needs a model with an i64[T, B] token input");
+  for (int i : otherIds)
+    if (sig.inputs[i].dims != sig.inputs[tokensInput].dims)
+      return fail("sample needs a model whose only i64 input besides "
+                  "the tokens are targets of the same shape; '" +
+                  sig.inputs[i].name + "' is " + sig.inputs[i].describe());
   if (sig.outputs.size() < 1 + stateInputs.size())
     return fail("sample needs the logits as the first output, followed by "
                 "one final state per state input");
@@ -767,22 +779,27 @@ static int runSample() {
     std::vector<Tensor> in(sig.inputs.size());
     int64_t T = feed.size();
     in[tokensInput] = Tensor::i64({T, 1}, feed);
+    for (int i : otherIds)
+      in[i] = Tensor::i64({T, 1}, std::vector<int64_t>(T, 0));
     for (size_t k = 0; k < stateInputs.size(); ++k)
       in[stateInputs[k]] = states[k];
     std::vector<Tensor> out;
     if (!runner.run(in, out, error))
       return fail(error);
     const Tensor &logits = out[0];
+    // A model may have more classes than its corpus had tokens (loom train
+    // sizes the vocabulary by the text); only the vocabulary's are drawn.
     if (logits.shape.size() != 3 || logits.shape[0] != T ||
-        logits.shape[2] != (int64_t)vocab.size())
-      return fail("the first output must be logits [T, B, " +
-                  std::to_string(vocab.size()) + "], found " +
+        logits.shape[2] < (int64_t)vocab.size())
+      return fail("the first output must be logits [T, B, C] with C at least "
+                  "the vocabulary's " +
+                  std::to_string(vocab.size()) + " tokens, found " +
                   logits.shapeString());
     if (n == numTokens)
       break;
     for (size_t k = 0; k < stateInputs.size(); ++k)
       states[k] = out[1 + k];
-    const float *last = logits.f32Data() + (T - 1) * vocab.size();
+    const float *last = logits.f32Data() + (T - 1) * logits.shape[2];
     std::vector<std::pair<double, int64_t>> scored;
     for (size_t v = 0; v < vocab.size(); ++v)
       scored.push_back({last[v], (int64_t)v});
