@@ -509,21 +509,32 @@ std::string signatureHash(mlir::func::FuncOp lossFn) {
   return llvm::utohexstr(h);
 }
 
-/// Runs a function: inputs by name (from `named`), outputs by name.
-bool runNamed(Runner &r, const ModelSignature &sig,
+/// Runs a function: inputs by name (from `named`, checked as `loom run`
+/// checks them: dtypes, shapes, ids and lengths), outputs by name.
+bool runNamed(Runner &r, mlir::func::FuncOp fn, const ModelSignature &sig,
               std::map<std::string, Tensor> &named,
               std::map<std::string, Tensor> &out, std::string &error) {
-  std::vector<Tensor> inputs;
+  std::map<std::string, Tensor> given;
   for (const ModelPort &in : sig.inputs) {
     auto it = named.find(in.name);
     if (it == named.end()) {
-      error = "internal: no value for input '" + in.name + "'";
+      error = "no value for input '" + in.name + "'";
       return false;
     }
-    inputs.push_back(it->second);
+    given[in.name] = it->second;
+  }
+  auto inputs = bindInputs(fn, given);
+  if (!inputs) {
+    error = inputs.error();
+    return false;
+  }
+  Status values = checkInputValues(fn, *inputs);
+  if (!values.ok()) {
+    error = values.error();
+    return false;
   }
   std::vector<Tensor> results;
-  if (!r.run(inputs, results, error))
+  if (!r.run(*inputs, results, error))
     return false;
   out.clear();
   for (size_t k = 0; k < results.size(); ++k)
@@ -577,7 +588,7 @@ public:
       int64_t n = numChunks(data, bptt);
       for (int64_t i = 0; i < n; ++i) {
         getBatch(data, i, bptt, named["tokens"], named["targets"]);
-        if (!runNamed(lossRunner, sig, named, out, error))
+        if (!runNamed(lossRunner, lossFn, sig, named, out, error))
           return fail(error) == 0;
         int64_t len = named["tokens"].shape[0];
         total += len * double(out["loss"].f32Data()[0]);
@@ -603,11 +614,12 @@ public:
           return false;
         named[c] = *z;
       }
-      if (!runNamed(lossRunner, sig, named, out, error))
-        return fail(error) == 0;
+      if (!runNamed(lossRunner, lossFn, sig, named, out, error))
+        return fail("evaluating rows " + std::to_string(start) + ".." +
+                    std::to_string(rows.back()) + ": " + error) == 0;
       total += double(rows.size()) * out["loss"].f32Data()[0];
       std::map<std::string, Tensor> mout;
-      if (!runNamed(modelRunner, msig, named, mout, error))
+      if (!runNamed(modelRunner, modelFn, msig, named, mout, error))
         return fail(error) == 0;
       const Tensor &logits = mout[msig.outputs[0].name];
       const Tensor &labels = named[p.labelInput];
@@ -644,9 +656,9 @@ struct Progress {
 };
 
 std::string describeEval(const EvalResult &r, bool lm) {
-  std::string s = llvm::formatv("loss {0:F4}", r.loss).str();
+  std::string s = llvm::formatv("loss {0:F6}", r.loss).str();
   if (lm)
-    s += llvm::formatv(" perplexity {0:F2}", std::exp(r.loss)).str();
+    s += llvm::formatv(" perplexity {0:F3}", std::exp(r.loss)).str();
   if (r.accuracy >= 0)
     s += llvm::formatv(" accuracy {0:F4}", r.accuracy).str();
   return s;
@@ -929,6 +941,7 @@ int loom::runTrain(TrainRequest &req) {
         return 1;
     }
     // The batch.
+    int64_t batchRows = 0;
     if (d.lm) {
       getBatch(d.train, prog.position, bptt, named["tokens"], named["targets"]);
     } else {
@@ -938,6 +951,7 @@ int loom::runTrain(TrainRequest &req) {
       for (int64_t r = prog.position * batch;
            r < std::min(d.trainSet.size, (prog.position + 1) * batch); ++r)
         rows.push_back(order[r]);
+      batchRows = int64_t(rows.size());
       for (auto &[k, v] : datasetBatch(d.trainSet, p, rows))
         named[k] = v;
       // Samples are independent: states start at zero for every batch.
@@ -957,8 +971,9 @@ int loom::runTrain(TrainRequest &req) {
     for (const auto &[k, v] : optim.scalars(prog.step, lr))
       named[k] = scalarTensor(v);
 
-    if (!runNamed(stepRunner, stepSig, named, out, error))
-      return fail(error);
+    if (!runNamed(stepRunner, stepFn, stepSig, named, out, error))
+      return fail("training step " + std::to_string(prog.step + 1) + ": " +
+                  error);
     float loss = out["loss"].f32Data()[0];
     if (!std::isfinite(loss))
       return fail(llvm::formatv("step {0}: the loss is {1}; stopping. The "
@@ -969,9 +984,8 @@ int loom::runTrain(TrainRequest &req) {
       t = std::move(out[name]);
     for (auto &[name, t] : carries)
       t = std::move(out[name]);
-    int64_t stepTokens = named.begin()->second.numElements();
-    if (named.count("targets"))
-      stepTokens = named["targets"].numElements();
+    // Throughput counts predicted tokens for LMs and samples for datasets.
+    int64_t stepTokens = d.lm ? named["targets"].numElements() : batchRows;
     tokens += stepTokens;
     allTokens += stepTokens;
     if (prog.step == firstStep) {
@@ -1001,8 +1015,8 @@ int loom::runTrain(TrainRequest &req) {
       if (out.count("grad_norm"))
         *logJson << ", \"grad_norm\": "
                  << llvm::format("%.9g", out["grad_norm"].f32Data()[0]);
-      *logJson << ", \"tokens_per_sec\": " << llvm::format("%.1f", tps)
-               << "}\n";
+      *logJson << (d.lm ? ", \"tokens_per_sec\": " : ", \"samples_per_sec\": ")
+               << llvm::format("%.1f", tps) << "}\n";
       logJson->flush();
     }
     if (terminal) {
@@ -1027,9 +1041,10 @@ int loom::runTrain(TrainRequest &req) {
   double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
-  llvm::outs() << llvm::formatv("trained {0} steps ({1} tokens, {2:F0} "
-                                "tokens/s); checkpoint: {3}\n",
-                                prog.step - firstStep, allTokens,
+  const char *unit = d.lm ? "tokens" : "samples";
+  llvm::outs() << llvm::formatv("trained {0} steps ({1} {2}, {3:F0} {2}/s); "
+                                "checkpoint: {4}\n",
+                                prog.step - firstStep, allTokens, unit,
                                 secs > 0 ? tokens / secs : 0.0, req.checkpoint);
   return 0;
 }
