@@ -7,6 +7,8 @@
 
 #include "frontend/AST.h"
 
+#include "llvm/Support/Format.h"
+
 #include "llvm/Support/SourceMgr.h"
 
 using namespace loom::ast;
@@ -172,7 +174,7 @@ void loom::ast::dump(const Module &module, llvm::raw_ostream &os) {
       if (st.kind == TrainSetting::Name)
         os << st.name << "\n";
       else
-        os << st.number << "\n";
+        os << llvm::format("%g", st.number) << "\n";
     }
   }
 }

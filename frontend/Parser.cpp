@@ -733,6 +733,9 @@ private:
       if (!isPunct(","))
         return true;
       advance();
+      // A trailing comma continues the statement on the next line.
+      while (tok.kind == Token::Newline)
+        advance();
     }
   }
 
