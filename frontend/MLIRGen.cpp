@@ -402,7 +402,8 @@ private:
   };
 
   static bool isKnownFunction(StringRef f) {
-    return f == "sigmoid" || f == "tanh" || f == "relu" || f == "exp";
+    return f == "sigmoid" || f == "tanh" || f == "relu" || f == "exp" ||
+           f == "sqrt" || f == "abs";
   }
 
   mlir::RankedTensorType batchedVec(int64_t n) {
@@ -579,6 +580,10 @@ private:
         r.value = TanhOp::create(builder, l, args[0].value);
       else if (fn == "relu")
         r.value = ReluOp::create(builder, l, args[0].value);
+      else if (fn == "sqrt")
+        r.value = SqrtOp::create(builder, l, args[0].value);
+      else if (fn == "abs")
+        r.value = AbsOp::create(builder, l, args[0].value);
       else
         r.value = ExpOp::create(builder, l, args[0].value);
       return r;

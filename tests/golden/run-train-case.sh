@@ -4,12 +4,20 @@
 # step and the final parameters and optimizer state with PyTorch's trajectory
 # at DESIGN.md's training tolerance (rtol 1e-4, atol 2e-5). Fails if the log
 # does not hold exactly the steps 1..N of expected/losses.npy.
+# A case with a dataset/ folder (named arrays: tokens, lengths, labels) trains
+# with --dataset instead of --data CASE/tokens.npy.
 # usage: run-train-case.sh CASE_DIR OUT_DIR [extra loom train flags...]
 set -euo pipefail
 case_dir=$1; out=$2; shift 2
 rm -rf "$out" && mkdir -p "$out"
+if [ -d "$case_dir/dataset" ]; then
+  ds=$case_dir/dataset
+  data=(--dataset "tokens=$ds/tokens.npy,lengths=$ds/lengths.npy,labels=$ds/labels.npy")
+else
+  data=(--data "$case_dir/tokens.npy")
+fi
 # shellcheck disable=SC2046  # flags.txt is a list of words
-loom train "$case_dir/model.loom" --data "$case_dir/tokens.npy" \
+loom train "$case_dir/model.loom" "${data[@]}" \
   --weights "$case_dir/init.safetensors" --checkpoint "$out/ckpt.safetensors" \
   --log-every 1 --log-json "$out/log.jsonl" $(cat "$case_dir/flags.txt") "$@" \
   > "$out/stdout.txt"

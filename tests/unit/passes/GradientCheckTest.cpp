@@ -120,6 +120,20 @@ model M(vocab = 6, hidden = 4) {
   output logp
   loss nll(logp, targets, ignore_index = 2)
 })"},
+    {"sqrt_abs_user_cell", R"(
+cell NormCell(x[I], h[H]) -> (h) {
+  param W[H, I], U[H, H], b[H]
+  a = W @ x + U @ h + b
+  h = tanh(a) / sqrt(abs(a) + 1)
+}
+model M(vocab = 6, hidden = 4) {
+  input x : f32[T, B, 3]
+  input targets : i64[T, B]
+  y, h_n = rnn: NormCell(x, hidden, layers = 2)
+  logits = fc: linear(y, vocab)
+  output logits
+  loss cross_entropy(logits, targets)
+})"},
     {"softmax_mse", R"(
 model M(hidden = 4) {
   input x : f32[T, B, 3]
@@ -185,7 +199,8 @@ TEST_P(GradientCheck, MatchesFiniteDifferences) {
       int64_t classes = p.name == "labels" ? 3 : 5;
       if (p.name == "targets" &&
           (std::string(c.name) == "log_softmax_nll" ||
-           std::string(c.name).rfind("layernorm", 0) == 0))
+           std::string(c.name).rfind("layernorm", 0) == 0 ||
+           std::string(c.name).rfind("sqrt_abs", 0) == 0))
         classes = 6;
       for (int64_t k = 0; k < n; ++k)
         a.i.push_back(
