@@ -184,14 +184,22 @@ int main(int argc, char **argv) {
   for (Tensor &t : outputs)
     out.push_back({t.data.data(), t.shape});
 
+  // Inference packs the weights once (as loom run does); a training step
+  // packs them on every call, since every step changes them.
+  auto call = [&]() {
+    return mode == Mode::Train ? jit->run(in, w, out, error)
+                               : jit->runPrepacked(in, out, error);
+  };
+  if (mode == Mode::Infer && !jit->setWeights(w, error))
+    return fail(error);
   for (int k = 0; k < warmup; ++k)
-    if (!jit->run(in, w, out, error))
+    if (!call())
       return fail(error);
   std::vector<double> times;
   double total = 0;
   while (int(times.size()) < reps || total < minSeconds) {
     auto s = std::chrono::steady_clock::now();
-    if (!jit->run(in, w, out, error))
+    if (!call())
       return fail(error);
     double dt =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - s)

@@ -22,6 +22,7 @@ std::unique_ptr<JitModel> JitModel::compile(mlir::ModuleOp module,
   for (auto f : llvm::make_early_inc_range(clone->getOps<mlir::func::FuncOp>()))
     if (f != func)
       f.erase();
+  std::string packName = funcName.str() + "__pack";
   auto model = std::unique_ptr<JitModel>(new JitModel());
   model->entry = "_mlir_ciface_" + funcName.str();
   if (mlir::failed(runPipeline(*clone, loomToLinalgPipeline()))) {
@@ -37,6 +38,31 @@ std::unique_ptr<JitModel> JitModel::compile(mlir::ModuleOp module,
   }
   for (mlir::Type t : func.getResultTypes())
     model->ranks.push_back(mlir::cast<mlir::ShapedType>(t).getRank());
+  if (auto pack = clone->lookupSymbol<mlir::func::FuncOp>(packName)) {
+    model->packEntry = "_mlir_ciface_" + packName;
+    for (unsigned i = 0; i < pack.getNumArguments(); ++i) {
+      auto name = pack.getArgAttrOfType<mlir::StringAttr>(i, kParamArgAttr);
+      auto it = llvm::find(model->params, name ? name.str() : "");
+      if (it == model->params.end()) {
+        error = "internal: the pack function takes an unknown parameter";
+        return nullptr;
+      }
+      model->packParams.push_back(it - model->params.begin());
+      model->packRanks.push_back(
+          mlir::cast<mlir::ShapedType>(pack.getArgument(i).getType())
+              .getRank());
+    }
+    for (mlir::Type t : pack.getResultTypes()) {
+      auto type = mlir::cast<mlir::RankedTensorType>(t);
+      model->packRanks.push_back(type.getRank());
+      std::vector<int64_t> shape(type.getShape().begin(),
+                                 type.getShape().end());
+      model->packedData.emplace_back(type.getNumElements());
+      model->packed.push_back({nullptr, shape});
+    }
+    for (size_t k = 0; k < model->packed.size(); ++k)
+      model->packed[k].data = model->packedData[k].data();
+  }
   if (mlir::failed(runPipeline(*clone, linalgToLLVMPipeline()))) {
     error = "lowering to the LLVM dialect failed";
     return nullptr;
@@ -74,15 +100,48 @@ std::unique_ptr<JitModel> JitModel::compile(mlir::ModuleOp module,
 bool JitModel::run(const std::vector<BufferRef> &inputs,
                    const std::vector<BufferRef> &weights,
                    const std::vector<BufferRef> &outputs, std::string &error) {
+  return setWeights(weights, error) && runPrepacked(inputs, outputs, error);
+}
+
+bool JitModel::setWeights(const std::vector<BufferRef> &weights,
+                          std::string &error) {
+  if (weights.size() != params.size()) {
+    error = "expected " + std::to_string(params.size()) + " weights, got " +
+            std::to_string(weights.size());
+    return false;
+  }
+  currentWeights = weights;
+  if (packEntry.empty())
+    return true;
+  std::vector<const BufferRef *> all;
+  for (unsigned k : packParams)
+    all.push_back(&weights[k]);
+  for (const BufferRef &b : packed)
+    all.push_back(&b);
+  return invoke(packEntry, packRanks, all, error);
+}
+
+bool JitModel::runPrepacked(const std::vector<BufferRef> &inputs,
+                            const std::vector<BufferRef> &outputs,
+                            std::string &error) {
   std::vector<const BufferRef *> all;
   for (const BufferRef &b : inputs)
     all.push_back(&b);
-  for (const BufferRef &b : weights)
+  for (const BufferRef &b : currentWeights)
+    all.push_back(&b);
+  for (const BufferRef &b : packed)
     all.push_back(&b);
   for (const BufferRef &b : outputs)
     all.push_back(&b);
-  if (all.size() != ranks.size()) {
-    error = "expected " + std::to_string(ranks.size()) + " buffers, got " +
+  return invoke(entry, ranks, all, error);
+}
+
+bool JitModel::invoke(const std::string &fn,
+                      const std::vector<unsigned> &fnRanks,
+                      const std::vector<const BufferRef *> &all,
+                      std::string &error) {
+  if (all.size() != fnRanks.size()) {
+    error = "expected " + std::to_string(fnRanks.size()) + " buffers, got " +
             std::to_string(all.size());
     return false;
   }
@@ -90,30 +149,30 @@ bool JitModel::run(const std::vector<BufferRef> &inputs,
   // sizes[rank], strides[rank]}, dense row-major.
   std::vector<std::vector<int64_t>> descriptors(all.size());
   std::vector<void *> descPtrs(all.size());
-  std::vector<void *> packed(all.size());
+  std::vector<void *> args(all.size());
   for (size_t i = 0; i < all.size(); ++i) {
     const BufferRef &b = *all[i];
-    if (b.shape.size() != ranks[i]) {
+    if (b.shape.size() != fnRanks[i]) {
       error = "buffer " + std::to_string(i) + " has rank " +
               std::to_string(b.shape.size()) + ", expected " +
-              std::to_string(ranks[i]);
+              std::to_string(fnRanks[i]);
       return false;
     }
     std::vector<int64_t> &d = descriptors[i];
-    d.resize(3 + 2 * ranks[i]);
+    d.resize(3 + 2 * fnRanks[i]);
     d[0] = d[1] = reinterpret_cast<int64_t>(b.data);
     d[2] = 0;
     int64_t stride = 1;
-    int64_t rank = ranks[i];
+    int64_t rank = fnRanks[i];
     for (int64_t k = rank - 1; k >= 0; --k) {
       d[3 + k] = b.shape[k];
       d[3 + rank + k] = stride;
       stride *= b.shape[k];
     }
     descPtrs[i] = d.data();
-    packed[i] = &descPtrs[i];
+    args[i] = &descPtrs[i];
   }
-  if (llvm::Error e = engine->invokePacked(entry, packed)) {
+  if (llvm::Error e = engine->invokePacked(fn, args)) {
     error = "cannot call the compiled model: " + llvm::toString(std::move(e));
     return false;
   }

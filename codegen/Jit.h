@@ -41,15 +41,36 @@ public:
   /// Runs the model. `inputs` and `outputs` follow the model's declaration
   /// order; `weights` the order of parameterNames(). Shapes must already be
   /// checked (see runtime/ModelBinding.h); outputs must be allocated.
+  /// Packs the weights first (setWeights), every call.
   bool run(const std::vector<BufferRef> &inputs,
            const std::vector<BufferRef> &weights,
            const std::vector<BufferRef> &outputs, std::string &error);
 
+  /// Remembers `weights` (which must stay alive and unchanged until the next
+  /// setWeights) and computes their packed forms (transposed matrices,
+  /// see loom-split-weight-packing) once.
+  bool setWeights(const std::vector<BufferRef> &weights, std::string &error);
+
+  /// Runs the model with the weights of the last setWeights.
+  bool runPrepacked(const std::vector<BufferRef> &inputs,
+                    const std::vector<BufferRef> &outputs, std::string &error);
+
 private:
+  bool invoke(const std::string &fn, const std::vector<unsigned> &fnRanks,
+              const std::vector<const BufferRef *> &all, std::string &error);
+
   std::unique_ptr<mlir::ExecutionEngine> engine;
   std::string entry;
   std::vector<std::string> params;
   std::vector<unsigned> ranks; // of every argument, in order
+  // The pack function, if any: which parameters it takes (indices into
+  // params), its argument ranks, and the packed tensors' shapes and storage.
+  std::string packEntry;
+  std::vector<unsigned> packParams;
+  std::vector<unsigned> packRanks;
+  std::vector<BufferRef> packed;
+  std::vector<std::vector<float>> packedData;
+  std::vector<BufferRef> currentWeights;
 };
 
 } // namespace loom

@@ -26,7 +26,8 @@ namespace {
 /// Functions the runtime calls: a model, its loss or its gradient.
 bool isEntryPoint(func::FuncOp f) {
   return f->hasAttr(kModelAttr) || f->hasAttr(kLossAttr) ||
-         f->hasAttr(kGradAttr) || f->hasAttr(kStepAttr);
+         f->hasAttr(kGradAttr) || f->hasAttr(kStepAttr) ||
+         f->hasAttr(kPackAttr);
 }
 
 struct ParamsToArgs : public loom::impl::LoomParamsToArgsBase<ParamsToArgs> {

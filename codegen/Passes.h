@@ -24,6 +24,10 @@ namespace loom {
 /// Attribute names on arguments of a lowered model function.
 constexpr const char *kParamArgAttr = "loom.param";
 constexpr const char *kOutputArgAttr = "loom.output";
+/// On `<F>__pack`: computes `<F>`'s parameter-only tensors once per weights.
+constexpr const char *kPackAttr = "loom.pack";
+/// On an argument of `<F>`: the index of the `<F>__pack` result it takes.
+constexpr const char *kPackedArgAttr = "loom.packed";
 
 } // namespace loom
 

@@ -86,4 +86,46 @@ def LoomCopiesToLoops : Pass<"loom-copies-to-linalg", "mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+def LoomSplitWeightPacking
+    : Pass<"loom-split-weight-packing", "mlir::ModuleOp"> {
+  let summary = "move parameter-only computations into a pack function run at load time";
+  let description = [{
+    In each lowered entry function `<F>`, the ops computed only from
+    parameter arguments (and constants) — the transposed weights the matmul
+    kernels read — give the same result on every call. They move into
+    `<F>__pack` (marked `loom.pack`, taking those parameters and returning
+    the static-shaped tensors `<F>` used), and `<F>` gets one argument per
+    such tensor (`loom.packed = k`). The runtime calls `<F>__pack` when the
+    weights are set, so a call of `<F>` no longer re-transposes them.
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def LoomVectorizeContractions
+    : Pass<"loom-vectorize-contractions", "mlir::func::FuncOp"> {
+  let summary = "register-blocked vector kernels for multiply-accumulate contractions";
+  let description = [{
+    After bufferization, rewrites each `linalg.generic` computing
+    `C[..., m, n] += Σ A · B[..., k, n]` (B and C contiguous in `n`, A not
+    indexed by `n`: the forward matmuls, the backward input matmuls and the
+    weight-gradient matmuls) into loops over `rows` × (`vectors` ·
+    `vector-width`) tiles of C held in vector registers: per reduction index,
+    `vectors` masked loads of B, one broadcast of A per row and
+    `rows` · `vectors` FMAs. Columns past N are masked; the last rows use a
+    one-row kernel. Reductions stay innermost and in order.
+  }];
+  let options = [
+    Option<"vectorWidth", "vector-width", "int64_t", "16",
+           "f32 lanes per vector (16: AVX-512)">,
+    Option<"vectors", "vectors", "int64_t", "4",
+           "vectors per tile row">,
+    Option<"rows", "rows", "int64_t", "6", "rows per tile">,
+  ];
+  let dependentDialects = ["::mlir::vector::VectorDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 #endif

@@ -103,9 +103,10 @@ loom::createTargetMachine(const TargetOptions &options, std::string &error) {
 }
 
 const char *loom::loomToLinalgPipeline() {
-  return "loom-params-to-args,"
+  return "loom-hoist-input-projection,loom-params-to-args,"
          "func.func(convert-loom-to-linalg,canonicalize,cse,"
-         "linalg-fuse-elementwise-ops,canonicalize,cse)";
+         "linalg-fuse-elementwise-ops,canonicalize,cse),"
+         "loom-split-weight-packing";
 }
 
 const char *loom::linalgToLLVMPipeline() {
@@ -114,11 +115,12 @@ const char *loom::linalgToLLVMPipeline() {
          "function-boundary-type-conversion=identity-layout-map "
          "allow-return-allocs-from-loops},"
          "buffer-deallocation-pipeline,convert-bufferization-to-memref,"
-         "func.func(loom-copies-to-linalg,convert-linalg-to-loops,loom-expand-"
-         "math,"
-         "canonicalize),"
+         "func.func(loom-vectorize-contractions,loom-copies-to-linalg,"
+         "convert-linalg-to-loops,loom-expand-math,canonicalize,"
+         "loop-invariant-code-motion),"
          "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
-         "finalize-memref-to-llvm,convert-math-to-llvm,convert-arith-to-llvm,"
+         "convert-vector-to-llvm,finalize-memref-to-llvm,convert-math-to-llvm,"
+         "convert-arith-to-llvm,"
          "convert-index-to-llvm,convert-cf-to-llvm,"
          "convert-func-to-llvm{use-bare-ptr-memref-call-conv=0},"
          "convert-ub-to-llvm,reconcile-unrealized-casts";

@@ -35,6 +35,26 @@ def LoomDifferentiate : Pass<"loom-differentiate", "mlir::ModuleOp"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+def LoomHoistInputProjection
+    : Pass<"loom-hoist-input-projection", "mlir::ModuleOp"> {
+  let summary = "compute the input matmuls of all time steps before the time loop";
+  let description = [{
+    In a `loom.scan` body, a `loom.linear` of an input step slice `x_t` by a
+    weight defined outside the scan does not depend on the recurrence. It
+    is replaced by one `loom.linear` of the whole `[T, B, I]` input sequence
+    before the scan — a `[T·B, I] × [I, G]` matmul that reads the weight
+    once instead of once per step — whose `[T, B, G]` result becomes a new
+    scan input. Works for any cell. Run before `loom-differentiate`, the
+    hoisted matmul's weight gradient is one matmul over all steps too (as
+    oneDNN's `merge_gemm_iter`).
+
+    Example: the body's `%a = loom.linear %x, %wi` becomes, before the scan,
+    `%xw = loom.linear %xs, %wi : tensor<?x?x8xf32>, ... -> tensor<?x?x16xf32>`
+    and the body uses the slice of `%xw` instead.
+  }];
+  let dependentDialects = ["::loom::LoomDialect"];
+}
+
 def LoomTrainStep : Pass<"loom-train-step", "mlir::ModuleOp"> {
   let summary = "build the training step: gradient, clipping and optimizer update";
   let description = [{

@@ -71,7 +71,10 @@ public:
 
   /// The bound parameters (and other named tensors such as optimizer
   /// state), by name; they may be replaced between runs.
-  std::map<std::string, Tensor> &parameters() { return params; }
+  std::map<std::string, Tensor> &parameters() {
+    weightsChanged = true;
+    return params;
+  }
 
   /// Runs `fn` of `module` (the model itself, or a function derived from
   /// it such as its gradient).
@@ -109,22 +112,30 @@ public:
       error = outShapes.error();
       return false;
     }
-    std::vector<BufferRef> inBufs, weightBufs, outBufs;
+    std::vector<BufferRef> inBufs, outBufs;
     for (Tensor &t : inputs)
       inBufs.push_back({t.data.data(), t.shape});
-    for (const std::string &name : jit->parameterNames()) {
-      Tensor &t = params[name];
-      weightBufs.push_back({t.data.data(), t.shape});
+    if (weightsChanged) {
+      // Packed (transposed) weights are computed once per set of weights.
+      std::vector<BufferRef> weightBufs;
+      for (const std::string &name : jit->parameterNames()) {
+        Tensor &t = params[name];
+        weightBufs.push_back({t.data.data(), t.shape});
+      }
+      if (!jit->setWeights(weightBufs, error))
+        return false;
+      weightsChanged = false;
     }
     for (const auto &shape : *outShapes)
       outputs.push_back(Tensor::zeros(DType::F32, shape));
     for (Tensor &t : outputs)
       outBufs.push_back({t.data.data(), t.shape});
-    return jit->run(inBufs, weightBufs, outBufs, error);
+    return jit->runPrepacked(inBufs, outBufs, error);
   }
 
 private:
   bool useJit;
+  bool weightsChanged = true;
   TargetOptions target;
   mlir::func::FuncOp func;
   std::map<std::string, Tensor> params;

@@ -264,9 +264,16 @@ TEST(Differential, JitMatchesInterpreterOnRandomModels) {
     auto inputs = bindInputs(*func, given);
     ASSERT_TRUE(inputs.ok()) << inputs.error();
     std::map<std::string, Tensor> weights;
+    // PyTorch-like scales (±1/√fan-in, at most 0.6): random cells with
+    // larger weights can be chaotic (e.g. h = tanh(3·g1 + 2·g3) over three
+    // bidirectional layers), where any rounding difference — std::tanh in
+    // the interpreter against the compiled polynomial — grows past the
+    // tolerance with time; that measures the model, not the compiler.
     for (const ParamInfo &p : parametersOf(*func))
-      weights[p.name] =
-          Tensor::f32(p.shape, gen.values(product(p.shape), 0.6f));
+      weights[p.name] = Tensor::f32(
+          p.shape,
+          gen.values(product(p.shape),
+                     std::min(0.6f, 1.0f / std::sqrt(float(p.shape.back())))));
 
     // The oracle.
     reference::ParamMap refParams;

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# One command for the performance issue's benchmark: loom and its peers
+# (PyTorch, oneDNN, ONNX Runtime, via ../shared/bench-peers) in the same run,
+# on configurations C1-C8 and U1, then bench/report.py writes the table with
+# medians, ratios and GFLOP/s into bench/RESULTS.md. Never part of the tests.
+#
+#   bench/run.sh                      # everything (~30 min on 2 cores)
+#   CONFIGS=C1,C3 SKIP_PEERS=1 bench/run.sh   # loom only, some configs
+#
+# Knobs: OUT_DIR (default build/bench), CONFIGS, REPS (peers, default 20),
+# SKIP_PEERS=1 (reuse $OUT_DIR/peers from an earlier run), BENCH_PEERS (the
+# peers' scripts, default ../shared/bench-peers).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT_DIR:-build/bench}
+CONFIGS=${CONFIGS:-C1,C2,C3,C4,C5,C6,C7,C7m,C8,U1}
+PEERS=${BENCH_PEERS:-$(cd .. && pwd)/shared/bench-peers}
+mkdir -p "$OUT"
+scripts/build.sh >/dev/null
+BIN=build/bin/loom-bench
+M=bench/models
+
+# loom: one JSON line per configuration (bench-peers' raw format).
+: > "$OUT/loom.jsonl"
+run() { # CID MODEL ARGS...
+  local cid=$1 model=$2
+  shift 2
+  [[ ",$CONFIGS," == *",${cid%%-*},"* ]] || return 0
+  echo "[bench] loom $cid" >&2
+  "$BIN" "$M/$model" --cid "$cid" "$@" >> "$OUT/loom.jsonl"
+}
+run C1 C1.loom --T 100 --B 1
+run C2 C2.loom --T 25 --B 1
+run C3 C3.loom --mode=train --T 50 --B 32 --reps 5
+run C4 C4.loom --mode=train --T 50 --B 32 --reps 5
+run C5 C5.loom --mode=train --T 50 --B 32 --reps 5
+run C6 C2.loom --T 50 --B 64 --reps 5
+run C7 C7.loom --mode=train --T 35 --B 20 --optimizer sgd --clip --reps 10
+run C7m C7m.loom --mode=train --T 35 --B 20 --optimizer sgd --clip --reps 5
+run C8 C8.loom --mode=train --T 100 --B 32 --optimizer adam --reps 5
+run U1-peephole-infer U1-peephole.loom --T 50 --B 32 --reps 5
+run U1-peephole-train U1-peephole.loom --mode=train --T 50 --B 32 --reps 5
+run U1-lstm-infer C3.loom --T 50 --B 32 --reps 5
+
+# The peers, in the same run.
+if [[ "${SKIP_PEERS:-0}" != 1 ]]; then
+  peer_configs=$(echo "$CONFIGS" | tr ',' '\n' | grep -v '^U1$' | paste -sd, -)
+  OUT_DIR="$OUT/peers" CONFIGS="$peer_configs" REPS="${REPS:-20}" \
+    bash "$PEERS/run.sh" >&2
+fi
+
+python3 bench/report.py "$OUT" "$PEERS" "bench/run.sh (CONFIGS=$CONFIGS)" > bench/RESULTS.md
+echo "[bench] wrote bench/RESULTS.md" >&2

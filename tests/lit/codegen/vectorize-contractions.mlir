@@ -1,0 +1,83 @@
+// RUN: loom-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(loom-vectorize-contractions,canonicalize,cse))' | FileCheck %s
+
+// x[T, B, I] · Wt[I, O] accumulated into y[T, B, O] (a forward matmul):
+// column panels of 256 and blocks of 256 reduction indices are outermost, so
+// that B's block stays in cache while every T and every row uses it: 6-row
+// blocks, then 4-, 2- and 1-row blocks; per reduction index each tile loads
+// B masked, broadcasts A and issues FMAs.
+#x = affine_map<(t, b, i, o) -> (t, b, i)>
+#w = affine_map<(t, b, i, o) -> (i, o)>
+#y = affine_map<(t, b, i, o) -> (t, b, o)>
+// CHECK-LABEL: func.func @forward
+// CHECK-NOT: linalg.generic
+// CHECK: scf.for %[[P:.*]] = %c0 to %{{.*}} step %c256
+// CHECK: scf.for %[[KB:.*]] = %c0 to %{{.*}} step %c256
+// CHECK: scf.for %[[T:.*]] = %c0 to %{{.*}} step %c1
+// CHECK: scf.for %[[M:.*]] = %c0 to %{{.*}} step %c6
+// CHECK: vector.create_mask
+// CHECK: vector.maskedload %arg2[%[[T]], %[[M]], %{{.*}}]
+// CHECK: scf.for %[[K:.*]] = %[[KB]] to %{{.*}} step %c1 iter_args(
+// CHECK: vector.maskedload %arg1[%[[K]], %{{.*}}]
+// CHECK: memref.load %arg0[%[[T]], %[[M]], %[[K]]]
+// CHECK: vector.broadcast
+// CHECK: vector.fma
+// CHECK: scf.yield
+// CHECK: vector.maskedstore %arg2[%[[T]], %[[M]], %{{.*}}]
+// CHECK: step %c4
+// CHECK: step %c2
+// CHECK: step %c1
+func.func @forward(%x: memref<?x?x?xf32>, %wt: memref<?x?xf32>, %y: memref<?x?x?xf32>) {
+  linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction", "parallel"]}
+      ins(%x, %wt : memref<?x?x?xf32>, memref<?x?xf32>) outs(%y : memref<?x?x?xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %m = arith.mulf %a, %b fastmath<contract> : f32
+    %s = arith.addf %c, %m fastmath<contract> : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// A weight gradient dW[O, I] += Σ_{t,b} dy[t, b, o] · x[t, b, i]: both
+// reductions innermost, in order, with the accumulators in registers (no
+// reduction blocks with two reduction dimensions).
+#dy = affine_map<(t, b, o, i) -> (t, b, o)>
+#xx = affine_map<(t, b, o, i) -> (t, b, i)>
+#dw = affine_map<(t, b, o, i) -> (o, i)>
+// CHECK-LABEL: func.func @weight_grad
+// CHECK: scf.for %[[P:.*]] = %c0 to %{{.*}} step %c256
+// CHECK: scf.for %[[M:.*]] = %c0 to %{{.*}} step %c6
+// CHECK: scf.for %[[T:.*]] = %c0 to %{{.*}} step %c1 iter_args(
+// CHECK: scf.for %[[B:.*]] = %c0 to %{{.*}} step %c1 iter_args(
+// CHECK: vector.maskedload %arg1[%[[T]], %[[B]], %{{.*}}]
+// CHECK: memref.load %arg0[%[[T]], %[[B]], %[[M]]]
+// CHECK: vector.fma
+func.func @weight_grad(%dy: memref<?x?x?xf32>, %x: memref<?x?x?xf32>, %dw: memref<?x?xf32>) {
+  linalg.generic {indexing_maps = [#dy, #xx, #dw], iterator_types = ["reduction", "reduction", "parallel", "parallel"]}
+      ins(%dy, %x : memref<?x?x?xf32>, memref<?x?x?xf32>) outs(%dw : memref<?x?xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %m = arith.mulf %a, %b fastmath<contract> : f32
+    %s = arith.addf %c, %m fastmath<contract> : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// Not a contraction of that form (B strided in n, or an elementwise body):
+// left alone.
+#id = affine_map<(i, j) -> (i, j)>
+// CHECK-LABEL: func.func @elementwise
+// CHECK: linalg.generic
+func.func @elementwise(%a: memref<4x8xf32>, %b: memref<4x8xf32>, %c: memref<4x8xf32>) {
+  linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%a, %b : memref<4x8xf32>, memref<4x8xf32>) outs(%c : memref<4x8xf32>) {
+  ^bb0(%x: f32, %y: f32, %z: f32):
+    %m = arith.mulf %x, %y : f32
+    %s = arith.addf %z, %m : f32
+    linalg.yield %s : f32
+  }
+  return
+}
