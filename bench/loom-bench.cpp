@@ -83,9 +83,9 @@ int main(int argc, char **argv) {
     return fail(model.error());
   std::string name = model->getName().str();
   if (mode == Mode::Train) {
-    std::string pipeline =
-        "loom-differentiate,loom-train-step{optimizer=" + optimizer +
-        (clip ? " clip=true" : "") + "}";
+    std::string pipeline = "loom-hoist-input-projection,loom-differentiate,"
+                           "loom-train-step{optimizer=" +
+                           optimizer + (clip ? " clip=true" : "") + "}";
     if (mlir::failed(runPipeline(*module, pipeline.c_str())))
       return fail("building the training step failed");
     name += "_step";

@@ -157,7 +157,12 @@ private:
     error = msg;
     return false;
   }
-  const std::vector<int64_t> &of(mlir::Value v) { return shapes[v]; }
+  /// The shape of `v` (empty if unknown), by value: a reference into
+  /// `shapes` would dangle when `shapes[x] = of(v)` inserts and rehashes.
+  std::vector<int64_t> of(mlir::Value v) const {
+    auto it = shapes.find(v);
+    return it == shapes.end() ? std::vector<int64_t>{} : it->second;
+  }
   /// "file:line:col: " of the model source that made `op`, if known.
   static std::string where(mlir::Operation *op) {
     auto l = mlir::dyn_cast<mlir::FileLineColLoc>(op->getLoc());

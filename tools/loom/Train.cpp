@@ -174,8 +174,9 @@ struct Optim {
 
   std::string pipeline() const {
     auto b = [](bool v) { return v ? "true" : "false"; };
-    return "loom-differentiate,loom-train-step{optimizer=" + kind +
-           " momentum=" + b(kind == "sgd" && momentum > 0) +
+    return "loom-hoist-input-projection,loom-differentiate,"
+           "loom-train-step{optimizer=" +
+           kind + " momentum=" + b(kind == "sgd" && momentum > 0) +
            " nesterov=" + b(nesterov) + " weight-decay=" + b(weightDecay > 0) +
            " clip=" + b(clip > 0) + " l1=" + b(l1 > 0) + "}";
   }
