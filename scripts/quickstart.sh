@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On a fresh Debian 12 machine: install the packages, build loom, train a
 # character-level LSTM on an excerpt of Pride and Prejudice (examples/charlm)
-# for about a minute with the compiled training step, and let it continue a
+# for under a minute with the compiled training step, and let it continue a
 # sentence. Then the same prompt through the model trained offline for longer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
