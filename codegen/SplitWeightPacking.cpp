@@ -103,6 +103,11 @@ struct SplitWeightPacking
     if (outs.empty())
       return;
 
+    for (Value v : outs)
+      v.getDefiningOp()->emitRemark()
+          << "weight transform (" << v.getDefiningOp()->getName()
+          << ") computed once when the weights are set, in @" << f.getName()
+          << "__pack (loom-split-weight-packing)";
     // `<F>__pack(params used) -> (packed...)`.
     llvm::SetVector<unsigned> usedParams;
     for (Operation *op : moved)

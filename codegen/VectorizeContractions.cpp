@@ -349,6 +349,11 @@ struct VectorizeContractions
         found.push_back(*c);
     });
     for (Contraction &c : found) {
+      c.op->emitRemark() << "matmul as a register-blocked kernel: "
+                         << int64_t(rows) << "x"
+                         << int64_t(vectors) * int64_t(vectorWidth)
+                         << " tiles of vector<" << int64_t(vectorWidth)
+                         << "xf32> accumulators (loom-vectorize-contractions)";
       OpBuilder b(c.op);
       KernelBuilder(b, c.op.getLoc(), c, vectorWidth, vectors, rows).build();
       c.op.erase();

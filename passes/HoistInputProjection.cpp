@@ -60,6 +60,10 @@ struct HoistInputProjection
       OpBuilder b(scan);
       Value proj =
           LinearOp::create(b, lin.getLoc(), projType, seq, lin.getWeight());
+      lin->emitRemark()
+          << "hoisted out of the time loop: one matmul over every step of "
+             "the sequence, "
+          << projType << " (loom-hoist-input-projection)";
       unsigned pos = scan.getInputs().size();
       scan.getInputsMutable().append(proj);
       BlockArgument slice = body.insertArgument(pos, stepType, lin.getLoc());

@@ -94,6 +94,11 @@ static cl::opt<std::string>
     dumpPhasesTo("dump-phases-to",
                  cl::desc("Write the IR of every phase into this directory"),
                  cl::value_desc("dir"), cl::sub(compileCmd));
+static cl::opt<bool>
+    remarks("remarks",
+            cl::desc("Print optimization remarks: what was hoisted, packed "
+                     "and vectorized, at its source location"),
+            cl::sub(compileCmd));
 static cl::opt<bool> timing("timing", cl::desc("Report the time of each pass"),
                             cl::sub(compileCmd));
 
@@ -406,6 +411,13 @@ static int runCompile() {
     return writeText(outputFile, result) ? 0 : 1;
   };
 
+  // Remarks (and any other diagnostic) print clang-style with the source
+  // line; without --remarks the context's default drops them.
+  std::optional<mlir::SourceMgrDiagnosticHandler> remarkHandler;
+  if (remarks) {
+    m->context.printOpOnDiagnostic(false);
+    remarkHandler.emplace(m->source->sourceMgr, &m->context);
+  }
   std::string astText;
   {
     llvm::raw_string_ostream os(astText);
