@@ -511,10 +511,13 @@ std::string signatureHash(mlir::func::FuncOp lossFn) {
 }
 
 /// Runs a function: inputs by name (from `named`, checked as `loom run`
-/// checks them: dtypes, shapes, ids and lengths), outputs by name.
+/// checks them: dtypes and shapes, and with `checkValues` also ids and
+/// lengths — dataset batches; a token stream's ids are checked once when it
+/// is read), outputs by name.
 bool runNamed(Runner &r, mlir::func::FuncOp fn, const ModelSignature &sig,
               std::map<std::string, Tensor> &named,
-              std::map<std::string, Tensor> &out, std::string &error) {
+              std::map<std::string, Tensor> &out, bool checkValues,
+              std::string &error) {
   std::map<std::string, Tensor> given;
   for (const ModelPort &in : sig.inputs) {
     auto it = named.find(in.name);
@@ -529,10 +532,12 @@ bool runNamed(Runner &r, mlir::func::FuncOp fn, const ModelSignature &sig,
     error = inputs.error();
     return false;
   }
-  Status values = checkInputValues(fn, *inputs);
-  if (!values.ok()) {
-    error = values.error();
-    return false;
+  if (checkValues) {
+    Status values = checkInputValues(fn, *inputs);
+    if (!values.ok()) {
+      error = values.error();
+      return false;
+    }
   }
   std::vector<Tensor> results;
   if (!r.run(*inputs, results, error))
@@ -589,7 +594,7 @@ public:
       int64_t n = numChunks(data, bptt);
       for (int64_t i = 0; i < n; ++i) {
         getBatch(data, i, bptt, named["tokens"], named["targets"]);
-        if (!runNamed(lossRunner, lossFn, sig, named, out, error))
+        if (!runNamed(lossRunner, lossFn, sig, named, out, !d.lm, error))
           return fail(error) == 0;
         int64_t len = named["tokens"].shape[0];
         total += len * double(out["loss"].f32Data()[0]);
@@ -615,12 +620,12 @@ public:
           return false;
         named[c] = *z;
       }
-      if (!runNamed(lossRunner, lossFn, sig, named, out, error))
+      if (!runNamed(lossRunner, lossFn, sig, named, out, !d.lm, error))
         return fail("evaluating rows " + std::to_string(start) + ".." +
                     std::to_string(rows.back()) + ": " + error) == 0;
       total += double(rows.size()) * out["loss"].f32Data()[0];
       std::map<std::string, Tensor> mout;
-      if (!runNamed(modelRunner, modelFn, msig, named, mout, error))
+      if (!runNamed(modelRunner, modelFn, msig, named, mout, true, error))
         return fail(error) == 0;
       const Tensor &logits = mout[msig.outputs[0].name];
       const Tensor &labels = named[p.labelInput];
@@ -908,6 +913,8 @@ int loom::runTrain(TrainRequest &req) {
   // tokens: since the timer started (after the first step); allTokens: all.
   int64_t tokens = 0, allTokens = 0, firstStep = prog.step;
   std::map<std::string, Tensor> named, out;
+  std::vector<int64_t> order; // the dataset's row order for orderEpoch
+  int64_t orderEpoch = -1;
 
   auto validate = [&]() -> bool {
     if (!d.hasValid)
@@ -946,8 +953,10 @@ int loom::runTrain(TrainRequest &req) {
     if (d.lm) {
       getBatch(d.train, prog.position, bptt, named["tokens"], named["targets"]);
     } else {
-      std::vector<int64_t> order =
-          shuffledOrder(d.trainSet.size, req.seed, prog.epoch);
+      if (orderEpoch != prog.epoch) {
+        order = shuffledOrder(d.trainSet.size, req.seed, prog.epoch);
+        orderEpoch = prog.epoch;
+      }
       std::vector<int64_t> rows;
       for (int64_t r = prog.position * batch;
            r < std::min(d.trainSet.size, (prog.position + 1) * batch); ++r)
@@ -972,7 +981,7 @@ int loom::runTrain(TrainRequest &req) {
     for (const auto &[k, v] : optim.scalars(prog.step, lr))
       named[k] = scalarTensor(v);
 
-    if (!runNamed(stepRunner, stepFn, stepSig, named, out, error))
+    if (!runNamed(stepRunner, stepFn, stepSig, named, out, !d.lm, error))
       return fail("training step " + std::to_string(prog.step + 1) + ": " +
                   error);
     float loss = out["loss"].f32Data()[0];
