@@ -53,7 +53,8 @@ static cl::opt<double>
     minSeconds("min-seconds",
                cl::desc("Keep repeating until this much time is measured"),
                cl::init(1.0));
-static cl::opt<int> threads("bench-threads", cl::desc("Threads (reported)"),
+static cl::opt<int> threads("bench-threads",
+                            cl::desc("Threads the compiled code runs on"),
                             cl::init(1));
 static cl::opt<std::string> mcpu("mcpu", cl::desc("Target CPU"));
 static cl::opt<std::string> mattr("mattr", cl::desc("Target features"));
@@ -97,6 +98,7 @@ int main(int argc, char **argv) {
   TargetOptions target;
   target.cpu = mcpu;
   target.features = mattr;
+  target.threads = unsigned(std::max(threads.getValue(), 1));
   std::string error;
   auto t0 = std::chrono::steady_clock::now();
   auto jit = JitModel::compile(*module, name, target, error);

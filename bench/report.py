@@ -31,7 +31,9 @@ def rows(path):
     return out
 
 
-loom = {r["cid"]: r for r in rows(os.path.join(out_dir, "loom.jsonl"))}
+# (cid, threads) -> row; rows written before threads existed count as 1.
+loom = {(r["cid"], r.get("threads", 1)): r
+        for r in rows(os.path.join(out_dir, "loom.jsonl"))}
 peer_rows = rows(os.path.join(out_dir, "peers", "raw", "*.jsonl"))
 peers = {}  # (cid, peer, threads) -> median seconds (the best of repeats)
 peak = {}   # threads -> best sgemm GFLOP/s
@@ -60,41 +62,45 @@ def ratio(a, b):
 lines = ["# loom benchmark results", "",
          f"Produced by `{command}` (loom and the peers in one run; "
          "loom-bench for loom, ../shared/bench-peers for the peers). "
-         "Median milliseconds; loom runs single-threaded so far, so its "
-         "2-thread column repeats nothing and is left out. Ratios are "
-         "loom / peer at 1 thread (< 1: loom faster).", ""]
+         "Median milliseconds. Every ratio compares loom and the peer at the "
+         "same thread count (loom / peer: < 1 means loom is faster); "
+         "\"% of sgemm peak\" is loom's GEMM throughput (bench-peers' FLOP "
+         "formulas) against the best square sgemm of the run at that thread "
+         "count; \"1T/2T\" is loom's speed-up from 1 to 2 threads.", ""]
 if peak:
     lines.append("Best square sgemm measured in this run (OpenBLAS, BLIS, oneDNN): " + ", ".join(
         f"{v:.0f} GFLOP/s at {t} thread{'s' if t > 1 else ''}" for t, v in sorted(peak.items())) + ".")
     lines.append("")
-head = "| config | loom | " + " | ".join(f"{n} 1T / 2T" for _, n in PEERS) + \
-    " | loom / best peer (1T) | loom / oneDNN | loom / PyTorch | loom GFLOP/s | % of sgemm peak | compile s |"
+head = "| config | threads | loom | " + " | ".join(n for _, n in PEERS) + \
+    " | loom / best peer | loom / oneDNN | loom / PyTorch | loom GFLOP/s | % of sgemm peak | 1T/2T | compile s |"
 lines += [head, "|" + "---|" * (head.count("|") - 1)]
 for cid in configs.ORDER:
-    r = loom.get(cid)
-    if r is None:
-        continue
-    t = r["median_s"]
-    cells = []
-    best = None
-    for key, _ in PEERS:
-        one = peers.get((cid, key, 1))
-        two = peers.get((cid, key, 2))
-        cells.append(f"{ms(one)} / {ms(two)}")
-        if one is not None:
-            best = one if best is None else min(best, one)
-    gflops = configs.flops(cid) / t / 1e9
-    pk = peak.get(1)
-    name = cid
-    if configs.CONFIGS[cid]["kind"] == "lm":
-        name += f" ({configs.tokens(cid) / t:,.0f} tok/s)"
-    lines.append(
-        f"| {name} | {ms(t)} | " + " | ".join(cells) +
-        f" | {ratio(t, best)} | {ratio(t, peers.get((cid, 'onednn', 1)))} | "
-        f"{ratio(t, peers.get((cid, 'pytorch', 1)))} | {gflops:.1f} | "
-        + (f"{100 * gflops / pk:.0f}%" if pk else "—") + f" | {r.get('compile_s', 0):.2f} |")
+    for threads in (1, 2):
+        r = loom.get((cid, threads))
+        if r is None:
+            continue
+        t = r["median_s"]
+        cells = []
+        best = None
+        for key, _ in PEERS:
+            v = peers.get((cid, key, threads))
+            cells.append(ms(v))
+            if v is not None:
+                best = v if best is None else min(best, v)
+        gflops = configs.flops(cid) / t / 1e9
+        pk = peak.get(threads)
+        name = cid
+        if configs.CONFIGS[cid]["kind"] == "lm":
+            name += f" ({configs.tokens(cid) / t:,.0f} tok/s)"
+        one = loom.get((cid, 1))
+        speedup = f"{one['median_s'] / t:.2f}" if threads == 2 and one else "—"
+        lines.append(
+            f"| {name} | {threads} | {ms(t)} | " + " | ".join(cells) +
+            f" | {ratio(t, best)} | {ratio(t, peers.get((cid, 'onednn', threads)))} | "
+            f"{ratio(t, peers.get((cid, 'pytorch', threads)))} | {gflops:.1f} | "
+            + (f"{100 * gflops / pk:.0f}%" if pk else "—") + f" | {speedup} | {r.get('compile_s', 0):.2f} |")
 
-u = {k: v for k, v in loom.items() if k.startswith("U1")}
+u = {k: v for (k, th), v in loom.items() if k.startswith("U1") and th == 1}
 if u:
     lines += ["", "User-defined cell (U1, C3's sizes): a peephole LSTM written in the "
               "DSL, against loom's built-in LSTM and PyTorch's hand-written LSTM "
@@ -103,7 +109,7 @@ if u:
               "|---|---|---|---|"]
     ts = peers.get(("C3", "pytorch-custom-jit", 1))
     for cid, r in sorted(u.items()):
-        builtin = loom.get("U1-lstm-infer") if "infer" in cid else loom.get("C3")
+        builtin = loom.get(("U1-lstm-infer", 1) if "infer" in cid else ("C3", 1))
         lines.append(f"| {cid} | {ms(r['median_s'])} | "
                      f"{ratio(r['median_s'], builtin['median_s'] if builtin else None)} | "
                      f"{ratio(r['median_s'], ts) if 'train' in cid else '—'} |")

@@ -7,7 +7,8 @@
 #   bench/run.sh                      # everything (~30 min on 2 cores)
 #   CONFIGS=C1,C3 SKIP_PEERS=1 bench/run.sh   # loom only, some configs
 #
-# Knobs: OUT_DIR (default build/bench), CONFIGS, REPS (peers, default 20),
+# Knobs: OUT_DIR (default build/bench), CONFIGS, THREADS_LIST (default
+# "1 2", loom and peers), REPS (peers, default 20),
 # SKIP_PEERS=1 (reuse $OUT_DIR/peers from an earlier run), BENCH_PEERS (the
 # peers' scripts, default ../shared/bench-peers).
 set -euo pipefail
@@ -26,8 +27,10 @@ run() { # CID MODEL ARGS...
   local cid=$1 model=$2
   shift 2
   [[ ",$CONFIGS," == *",${cid%%-*},"* ]] || return 0
-  echo "[bench] loom $cid" >&2
-  "$BIN" "$M/$model" --cid "$cid" "$@" >> "$OUT/loom.jsonl"
+  for t in ${THREADS_LIST:-1 2}; do
+    echo "[bench] loom $cid, $t thread(s)" >&2
+    "$BIN" "$M/$model" --cid "$cid" --bench-threads "$t" "$@" >> "$OUT/loom.jsonl"
+  done
 }
 run C1 C1.loom --T 100 --B 1
 run C2 C2.loom --T 25 --B 1

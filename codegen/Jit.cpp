@@ -94,7 +94,24 @@ std::unique_ptr<JitModel> JitModel::compile(mlir::ModuleOp module,
     return nullptr;
   }
   model->engine = std::move(*engine);
+  // The run-time support compiled code calls.
+  model->engine->registerSymbols([](llvm::orc::MangleAndInterner interner) {
+    llvm::orc::SymbolMap symbols;
+    symbols[interner(kParallelForSymbol)] = {
+        llvm::orc::ExecutorAddr::fromPtr(&loom_parallel_for),
+        llvm::JITSymbolFlags::Exported};
+    return symbols;
+  });
+  model->setThreads(target.threads);
   return model;
+}
+
+void JitModel::setThreads(unsigned n) {
+  if (n == 0)
+    n = ThreadPool::hardwareThreads();
+  if (n == threads())
+    return;
+  pool = n > 1 ? std::make_unique<ThreadPool>(n) : nullptr;
 }
 
 bool JitModel::run(const std::vector<BufferRef> &inputs,
@@ -172,6 +189,7 @@ bool JitModel::invoke(const std::string &fn,
     descPtrs[i] = d.data();
     args[i] = &descPtrs[i];
   }
+  ThreadPoolScope scope(pool.get());
   if (llvm::Error e = engine->invokePacked(fn, args)) {
     error = "cannot call the compiled model: " + llvm::toString(std::move(e));
     return false;

@@ -9,6 +9,7 @@
 #define LOOM_CODEGEN_JIT_H
 
 #include "codegen/Pipeline.h"
+#include "runtime/ThreadPool.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
@@ -51,6 +52,11 @@ public:
   /// see loom-split-weight-packing) once.
   bool setWeights(const std::vector<BufferRef> &weights, std::string &error);
 
+  /// Runs the compiled code on `threads` threads (0: every core, the
+  /// default; 1: only the calling thread). Results do not depend on it.
+  void setThreads(unsigned threads);
+  unsigned threads() const { return pool ? pool->size() : 1; }
+
   /// Runs the model with the weights of the last setWeights.
   bool runPrepacked(const std::vector<BufferRef> &inputs,
                     const std::vector<BufferRef> &outputs, std::string &error);
@@ -60,6 +66,7 @@ private:
               const std::vector<const BufferRef *> &all, std::string &error);
 
   std::unique_ptr<mlir::ExecutionEngine> engine;
+  std::unique_ptr<ThreadPool> pool; // null: single-threaded
   std::string entry;
   std::vector<std::string> params;
   std::vector<unsigned> ranks; // of every argument, in order

@@ -6,6 +6,7 @@
 
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -28,6 +29,17 @@ constexpr const char *kOutputArgAttr = "loom.output";
 constexpr const char *kPackAttr = "loom.pack";
 /// On an argument of `<F>`: the index of the `<F>__pack` result it takes.
 constexpr const char *kPackedArgAttr = "loom.packed";
+
+/// On an `scf.for` whose iterations are independent: "iterations" (split
+/// into ranges of iterations) or "range" (the body, with its induction
+/// variable and the value marked kParallelEndAttr, runs a whole range).
+constexpr const char *kParallelAttr = "loom.parallel";
+constexpr const char *kParallelEndAttr = "loom.parallel_end";
+/// On an outlined parallel loop body, and on the calls of it.
+constexpr const char *kParallelBodyAttr = "loom.parallel_body";
+constexpr const char *kParallelCallAttr = "loom.parallel_call";
+/// The thread-pool entry point compiled code calls (runtime/ThreadPool.h).
+constexpr const char *kParallelForSymbol = "loom_parallel_for";
 
 } // namespace loom
 

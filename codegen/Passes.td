@@ -128,4 +128,64 @@ def LoomVectorizeContractions
                            "::mlir::arith::ArithDialect"];
 }
 
+def LoomLinalgToLoops : Pass<"loom-linalg-to-loops", "mlir::func::FuncOp"> {
+  let summary = "lower linalg ops to loops, marking the outer loops that may run in parallel";
+  let description = [{
+    Lowers every linalg op left after `loom-vectorize-contractions` to a nest
+    of `scf.for` loops, as upstream `convert-linalg-to-loops` does, and marks
+    the outermost loop with `loom.parallel = "iterations"` when it runs over
+    a parallel dimension and an iteration has enough work to be worth
+    sending to another thread (at least `min-work` scalar operations per
+    iteration, counting a dynamic inner size as 32).
+    `loom-outline-parallel-loops` then splits marked loops across threads.
+  }];
+  let options = [
+    Option<"minWork", "min-work", "int64_t", "256",
+           "scalar operations per outer iteration below which a loop stays serial">,
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+def LoomOutlineParallelLoops
+    : Pass<"loom-outline-parallel-loops", "mlir::ModuleOp"> {
+  let summary = "outline the loops marked parallel into functions the thread pool runs on ranges";
+  let description = [{
+    Each `scf.for` marked `loom.parallel` (by `loom-vectorize-contractions`:
+    a matmul's column tiles; by `loom-linalg-to-loops`: the outer loop of an
+    elementwise op), and not inside another marked loop, becomes a private
+    function `<F>__par<k>(%begin, %end, captured values...)` (marked
+    `loom.parallel_body`) that runs iterations `[begin, end)`, and the loop
+    becomes one call of it on `[0, trip count)` (marked
+    `loom.parallel_call`). With `loom.parallel = "range"` the body is the
+    loop body itself on the whole range: `%iv` becomes `%begin` and the
+    value marked `loom.parallel_end` (the body's `%iv + 1`) becomes `%end`,
+    so that one call runs one kernel over a contiguous block of columns.
+    Constants are cloned into the body rather than captured.
+    `loom-parallel-to-runtime` turns the calls into thread-pool calls after
+    the conversion to the LLVM dialect; until then the program means the
+    same as before (the call runs every iteration).
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+def LoomParallelToRuntime
+    : Pass<"loom-parallel-to-runtime", "mlir::ModuleOp"> {
+  let summary = "call outlined parallel loop bodies through the thread pool";
+  let description = [{
+    In the LLVM dialect, each call of a `loom.parallel_body` function
+    `@B(%begin, %end, %args...)` becomes
+    `llvm.call @loom_parallel_for(@B__task, %context, %end)`: the arguments
+    are stored in a stack struct (allocated once in the caller's entry
+    block) and `@B__task(%context, %begin, %end)` loads them and calls `@B`.
+    `loom_parallel_for` (runtime/ThreadPool.h) splits `[0, %end)` into one
+    contiguous range per thread of the current pool, or runs it on the
+    calling thread when there is no pool.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 #endif

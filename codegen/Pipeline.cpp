@@ -116,13 +116,14 @@ const char *loom::linalgToLLVMPipeline() {
          "allow-return-allocs-from-loops},"
          "buffer-deallocation-pipeline,convert-bufferization-to-memref,"
          "func.func(loom-vectorize-contractions,loom-copies-to-linalg,"
-         "convert-linalg-to-loops,loom-expand-math,canonicalize,"
-         "loop-invariant-code-motion),"
+         "loom-linalg-to-loops,loom-expand-math,canonicalize,"
+         "loop-invariant-code-motion),loom-outline-parallel-loops,"
          "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
          "convert-vector-to-llvm,finalize-memref-to-llvm,convert-math-to-llvm,"
          "convert-arith-to-llvm,"
          "convert-index-to-llvm,convert-cf-to-llvm,"
          "convert-func-to-llvm{use-bare-ptr-memref-call-conv=0},"
+         "loom-parallel-to-runtime,"
          "convert-ub-to-llvm,reconcile-unrealized-casts";
 }
 

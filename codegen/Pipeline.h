@@ -28,6 +28,9 @@ struct TargetOptions {
   /// LLVM optimization level. O2 vectorizes like O3 here and compiles
   /// faster; the generated loops are simple enough not to need O3.
   unsigned optLevel = 2;
+  /// Threads the compiled code runs on (0: every core). Not a property of
+  /// the code: the same code runs on any number of threads.
+  unsigned threads = 0;
 };
 
 /// Registers the dialects, passes and LLVM translations the pipeline needs.

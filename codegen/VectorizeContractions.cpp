@@ -155,9 +155,25 @@ public:
     // dimension, also blocks of `kBlock` reduction indices, so that the
     // panel's block fits in L2. Sums keep their order: a tile's
     // accumulators are stored and reloaded between blocks, exactly.
-    int64_t panel = width * panelVectors;
-    auto panels = scf::ForOp::create(b, loc, zero, sizes[c.n], cst(panel));
+    //
+    // Outermost, a loop over blocks of `vectors` columns (one tile wide)
+    // marked parallel: loom-outline-parallel-loops hands each thread one
+    // contiguous range of blocks, [nLo, nHi), which it runs as one kernel.
+    int64_t grain = width * vectors;
+    Value N = sizes[c.n];
+    Value blocksOfN = arith::CeilDivUIOp::create(b, loc, N, cst(grain));
+    auto par = scf::ForOp::create(b, loc, zero, blocksOfN, one);
+    par->setAttr(loom::kParallelAttr, b.getStringAttr("range"));
     OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(par.getBody());
+    Value j = par.getInductionVar();
+    Value nLo = arith::MulIOp::create(b, loc, j, cst(grain));
+    auto jEnd = arith::AddIOp::create(b, loc, j, one);
+    jEnd->setAttr(loom::kParallelEndAttr, b.getUnitAttr());
+    nHi = arith::MinUIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, jEnd, cst(grain)), N);
+    int64_t panel = width * panelVectors;
+    auto panels = scf::ForOp::create(b, loc, nLo, nHi, cst(panel));
     b.setInsertionPointToStart(panels.getBody());
     p0 = panels.getInductionVar();
     if (c.reductions.size() == 1) {
@@ -180,6 +196,7 @@ private:
   int64_t curVectors = 0;    // of the tile being built
   int64_t kBlock = 256;      // reduction indices per block
   Value p0, kLo, kHi;        // current panel start, reduction block
+  Value nHi;                 // end of this kernel's columns
   linalg::GenericOp op;
   SmallVector<Value> masks; // of the current tile's column vectors
   Value passThru;
@@ -248,9 +265,9 @@ private:
         tile(m0, n0, mr, nv);
         continue;
       }
-      // Later tiles of the last panel may lie wholly past N.
-      Value inside = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
-                                           n0, sizes[c.n]);
+      // Later tiles of the last panel may lie wholly past the kernel's end.
+      Value inside =
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, n0, nHi);
       auto ifOp = scf::IfOp::create(b, loc, inside, /*withElse=*/false);
       OpBuilder::InsertionGuard g2(b);
       b.setInsertionPointToStart(ifOp.thenBlock());
@@ -261,7 +278,7 @@ private:
   /// One MR × NR tile at (m0, n0).
   void tile(Value m0, Value n0, int64_t mr, int64_t nv) {
     curVectors = nv;
-    Value N = sizes[c.n];
+    Value N = nHi;
     SmallVector<Value> colStarts;
     masks.clear();
     for (int64_t j = 0; j < curVectors; ++j) {

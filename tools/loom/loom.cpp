@@ -191,11 +191,12 @@ static cl::opt<int64_t>
                     cl::desc("Also checkpoint every N steps (default: after "
                              "each validation and at the end)"),
                     cl::init(0), cl::sub(trainCmd));
-static cl::opt<int64_t> threads("threads",
-                                cl::desc("Threads (compiled code is "
-                                         "single-threaded for now)"),
-                                cl::init(0), cl::sub(trainCmd),
-                                cl::sub(evalCmd), cl::sub(runCmd));
+static cl::opt<int64_t>
+    threads("threads",
+            cl::desc("Threads the compiled code runs on (default 0: every "
+                     "core); results do not depend on it"),
+            cl::init(0), cl::sub(trainCmd), cl::sub(evalCmd), cl::sub(runCmd),
+            cl::sub(gradCmd), cl::sub(sampleCmd));
 /// Training settings as flags: the names of the model file's `train` keys,
 /// with dashes. Strings, validated by the trainer (which names the flag).
 struct SettingFlag {
@@ -360,6 +361,7 @@ static TargetOptions targetOptions() {
   t.triple = mtriple;
   t.cpu = mcpu;
   t.features = mattr;
+  t.threads = unsigned(std::max<int64_t>(threads, 0));
   return t;
 }
 
@@ -869,9 +871,8 @@ static int runTrainOrEval() {
   req.logEvery = logEvery;
   req.seed = seed;
   req.checkpointEvery = checkpointEvery;
-  if (logEvery < 0 || checkpointEvery < 0 || threads < 0)
-    return fail("--log-every, --checkpoint-every and --threads must not be "
-                "negative");
+  if (logEvery < 0 || checkpointEvery < 0)
+    return fail("--log-every and --checkpoint-every must not be negative");
   return trainCmd ? runTrain(req) : runEval(req);
 }
 
@@ -902,6 +903,9 @@ int main(int argc, char **argv) {
           "  loom eval    MODEL.loom --weights W.safetensors --data TEXT\n",
           &llvm::errs()))
     return 1;
+  if (threads < 0 || threads > 1024)
+    return fail("--threads must be between 0 (every core) and 1024, not " +
+                std::to_string(threads));
   if (checkCmd)
     return runCheck();
   if (paramsCmd)

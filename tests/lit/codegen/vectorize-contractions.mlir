@@ -1,16 +1,25 @@
 // RUN: loom-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(loom-vectorize-contractions,canonicalize,cse))' | FileCheck %s
 
 // x[T, B, I] · Wt[I, O] accumulated into y[T, B, O] (a forward matmul):
-// column panels of 256 and blocks of 256 reduction indices are outermost, so
-// that B's block stays in cache while every T and every row uses it: 6-row
-// blocks, then 4-, 2- and 1-row blocks; per reduction index each tile loads
-// B masked, broadcasts A and issues FMAs.
+// outermost, the loop over blocks of 64 columns that threads split
+// (loom.parallel = "range": a thread runs the body once on its range of
+// blocks, [lo, hi) columns); within it column panels of 256 and blocks of
+// 256 reduction indices, so that B's block stays in cache while every T
+// and every row uses it: 6-row blocks, then 4-, 2- and 1-row blocks; per
+// reduction index each tile loads B masked, broadcasts A and issues FMAs.
 #x = affine_map<(t, b, i, o) -> (t, b, i)>
 #w = affine_map<(t, b, i, o) -> (i, o)>
 #y = affine_map<(t, b, i, o) -> (t, b, o)>
 // CHECK-LABEL: func.func @forward
 // CHECK-NOT: linalg.generic
-// CHECK: scf.for %[[P:.*]] = %c0 to %{{.*}} step %c256
+// CHECK: %[[N:.*]] = memref.dim %arg1, %c1
+// CHECK: %[[BLOCKS:.*]] = arith.ceildivui %[[N]], %c64
+// CHECK: scf.for %[[J:.*]] = %c0 to %[[BLOCKS]] step %c1 {
+// CHECK: %[[LO:.*]] = arith.muli %[[J]], %c64
+// CHECK: %[[J1:.*]] = arith.addi %[[J]], %c1 {loom.parallel_end}
+// CHECK: %[[END:.*]] = arith.muli %[[J1]], %c64
+// CHECK: %[[HI:.*]] = arith.minui %[[END]], %[[N]]
+// CHECK: scf.for %[[P:.*]] = %[[LO]] to %[[HI]] step %c256
 // CHECK: scf.for %[[KB:.*]] = %c0 to %{{.*}} step %c256
 // CHECK: scf.for %[[T:.*]] = %c0 to %{{.*}} step %c1
 // CHECK: scf.for %[[M:.*]] = %c0 to %{{.*}} step %c6
@@ -26,6 +35,7 @@
 // CHECK: step %c4
 // CHECK: step %c2
 // CHECK: step %c1
+// CHECK: {loom.parallel = "range"}
 func.func @forward(%x: memref<?x?x?xf32>, %wt: memref<?x?xf32>, %y: memref<?x?x?xf32>) {
   linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction", "parallel"]}
       ins(%x, %wt : memref<?x?x?xf32>, memref<?x?xf32>) outs(%y : memref<?x?x?xf32>) {
@@ -46,7 +56,7 @@ func.func @forward(%x: memref<?x?x?xf32>, %wt: memref<?x?xf32>, %y: memref<?x?x?
 #xx = affine_map<(t, b, o, i) -> (t, b, i)>
 #dw = affine_map<(t, b, o, i) -> (o, i)>
 // CHECK-LABEL: func.func @weight_grad
-// CHECK: scf.for %[[P:.*]] = %c0 to %{{.*}} step %c256
+// CHECK: scf.for %[[P:.*]] = %{{.*}} to %{{.*}} step %c256
 // CHECK: scf.for %[[M:.*]] = %c0 to %{{.*}} step %c6
 // CHECK: scf.for %[[T:.*]] = %c0 to %{{.*}} step %c1 iter_args(
 // CHECK: scf.for %[[B:.*]] = %c0 to %{{.*}} step %c1 iter_args(

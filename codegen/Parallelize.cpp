@@ -1,0 +1,300 @@
+//===- Parallelize.cpp - loops split across the threads of a pool -----===//
+//
+// Three steps take a loop whose iterations are independent to the thread
+// pool of runtime/ThreadPool.h:
+//  1. marking: loom-vectorize-contractions marks a matmul's loop over column
+//     tiles (`loom.parallel = "range"`), loom-linalg-to-loops the outer loop
+//     of an elementwise op (`"iterations"`);
+//  2. loom-outline-parallel-loops outlines each outermost marked loop into a
+//     function of a range of iterations, called once on the whole range;
+//  3. loom-parallel-to-runtime, in the LLVM dialect, packs the call's
+//     arguments into a stack struct and calls `loom_parallel_for` with a
+//     trampoline, which runs one contiguous range per thread.
+// Every output element is computed by the same operations in the same order
+// whatever the number of threads, so results do not depend on it.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/RegionUtils.h"
+#include "llvm/ADT/SetVector.h"
+
+namespace loom {
+#define GEN_PASS_DEF_LOOMLINALGTOLOOPS
+#define GEN_PASS_DEF_LOOMOUTLINEPARALLELLOOPS
+#define GEN_PASS_DEF_LOOMPARALLELTORUNTIME
+#include "codegen/Passes.h.inc"
+} // namespace loom
+
+using namespace mlir;
+using namespace loom;
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// loom-linalg-to-loops
+//===----------------------------------------------------------------------===//
+
+/// Scalar operations of one iteration of `op`'s outermost loop, counting a
+/// dynamic size as 32.
+int64_t workPerOuterIteration(linalg::LinalgOp op) {
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  int64_t elements = 1;
+  for (int64_t d = 1; d < int64_t(ranges.size()); ++d)
+    elements *= ShapedType::isDynamic(ranges[d]) ? 32 : ranges[d];
+  int64_t bodyOps = 1;
+  if (op->getNumRegions() == 1 && !op->getRegion(0).empty())
+    bodyOps = std::max<int64_t>(
+        1, int64_t(op->getRegion(0).front().getOperations().size()) - 1);
+  return elements * bodyOps;
+}
+
+struct LinalgToLoops : public loom::impl::LoomLinalgToLoopsBase<LinalgToLoops> {
+  using LoomLinalgToLoopsBase::LoomLinalgToLoopsBase;
+
+  void runOnOperation() override {
+    SmallVector<linalg::LinalgOp> ops;
+    getOperation().walk([&](linalg::LinalgOp op) { ops.push_back(op); });
+    IRRewriter rewriter(&getContext());
+    for (linalg::LinalgOp op : ops) {
+      if (!op.hasPureBufferSemantics()) {
+        op->emitError("loom-linalg-to-loops expects buffers");
+        return signalPassFailure();
+      }
+      auto iters = op.getIteratorTypesArray();
+      bool parallelOuter = !iters.empty() &&
+                           iters[0] == utils::IteratorType::parallel &&
+                           workPerOuterIteration(op) >= minWork;
+      rewriter.setInsertionPoint(op);
+      FailureOr<linalg::LinalgLoops> loops = linalgOpToLoops(rewriter, op);
+      if (failed(loops)) {
+        op->emitError("cannot lower to loops");
+        return signalPassFailure();
+      }
+      if (parallelOuter && !loops->empty())
+        if (auto outer = dyn_cast<scf::ForOp>(loops->front()))
+          outer->setAttr(kParallelAttr, rewriter.getStringAttr("iterations"));
+      rewriter.eraseOp(op);
+    }
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// loom-outline-parallel-loops
+//===----------------------------------------------------------------------===//
+
+bool isMarked(scf::ForOp loop) {
+  return loop->hasAttr(kParallelAttr) && loop.getInitArgs().empty();
+}
+
+struct OutlineParallelLoops
+    : public loom::impl::LoomOutlineParallelLoopsBase<OutlineParallelLoops> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<func::FuncOp> funcs(module.getOps<func::FuncOp>());
+    for (func::FuncOp f : funcs) {
+      if (f.isExternal())
+        continue;
+      // Outermost marked loops only; inner marks are dropped (the runtime
+      // would run them serially anyway).
+      SmallVector<scf::ForOp> loops;
+      f.walk<WalkOrder::PreOrder>([&](scf::ForOp loop) {
+        if (!loop->hasAttr(kParallelAttr))
+          return;
+        bool nested = false;
+        for (Operation *p = loop->getParentOp(); p && p != f;
+             p = p->getParentOp())
+          if (auto outer = dyn_cast<scf::ForOp>(p))
+            nested |= outer->hasAttr(kParallelAttr);
+        if (nested || !isMarked(loop)) {
+          loop->removeAttr(kParallelAttr);
+          return;
+        }
+        loops.push_back(loop);
+      });
+      unsigned k = 0;
+      for (scf::ForOp loop : loops)
+        outline(f, loop, k++);
+    }
+    // Marks left inside non-outlined code mean nothing any more.
+    module.walk([](Operation *op) { op->removeAttr(kParallelEndAttr); });
+  }
+
+  void outline(func::FuncOp parent, scf::ForOp loop, unsigned index) {
+    Location loc = loop.getLoc();
+    MLIRContext *ctx = &getContext();
+    bool range =
+        cast<StringAttr>(loop->getAttr(kParallelAttr)).getValue() == "range";
+    // What the body reads from outside: the loop bounds (for iterations),
+    // and every value defined above, constants excepted (cloned instead).
+    llvm::SetVector<Value> above;
+    if (!range) {
+      above.insert(loop.getLowerBound());
+      above.insert(loop.getStep());
+    }
+    getUsedValuesDefinedAbove(loop.getRegion(), above);
+    SmallVector<Value> captured, constants;
+    for (Value v : above) {
+      Operation *def = v.getDefiningOp();
+      if (def && def->hasTrait<OpTrait::ConstantLike>())
+        constants.push_back(v);
+      else
+        captured.push_back(v);
+    }
+    Type indexType = IndexType::get(ctx);
+    SmallVector<Type> argTypes{indexType, indexType};
+    for (Value v : captured)
+      argTypes.push_back(v.getType());
+    std::string name =
+        (parent.getSymName() + "__par" + std::to_string(index)).str();
+    OpBuilder mb(parent);
+    mb.setInsertionPointAfter(parent);
+    auto fn = func::FuncOp::create(mb, loc, name,
+                                   FunctionType::get(ctx, argTypes, {}));
+    fn.setPrivate();
+    fn->setAttr(kParallelBodyAttr, UnitAttr::get(ctx));
+    Block *entry = fn.addEntryBlock();
+    OpBuilder b = OpBuilder::atBlockBegin(entry);
+    IRMapping map;
+    for (Value c : constants)
+      map.map(c, b.clone(*c.getDefiningOp())->getResult(0));
+    for (auto [k, v] : llvm::enumerate(captured))
+      map.map(v, entry->getArgument(2 + k));
+    Value begin = entry->getArgument(0), end = entry->getArgument(1);
+    Block &body = *loop.getBody();
+    if (range) {
+      map.map(loop.getInductionVar(), begin);
+      for (Operation &op : body.without_terminator())
+        b.clone(op, map);
+      SmallVector<Operation *> ends;
+      fn.walk([&](Operation *op) {
+        if (op->hasAttr(kParallelEndAttr))
+          ends.push_back(op);
+      });
+      for (Operation *op : ends) {
+        op->getResult(0).replaceAllUsesWith(end);
+        op->erase();
+      }
+    } else {
+      Value one = arith::ConstantIndexOp::create(b, loc, 1);
+      auto inner = scf::ForOp::create(b, loc, begin, end, one);
+      b.setInsertionPointToStart(inner.getBody());
+      Value lb = map.lookup(loop.getLowerBound());
+      Value step = map.lookup(loop.getStep());
+      Value iv = arith::AddIOp::create(
+          b, loc, lb,
+          arith::MulIOp::create(b, loc, inner.getInductionVar(), step));
+      map.map(loop.getInductionVar(), iv);
+      for (Operation &op : body.without_terminator())
+        b.clone(op, map);
+      b.setInsertionPointToEnd(entry);
+    }
+    func::ReturnOp::create(b, loc);
+
+    // The call, on the whole iteration space.
+    OpBuilder cb(loop);
+    Value zero = arith::ConstantIndexOp::create(cb, loc, 0);
+    Value n = loop.getUpperBound();
+    if (!range) {
+      // ceil((ub - lb) / step), at least 0.
+      Value span = arith::SubIOp::create(cb, loc, loop.getUpperBound(),
+                                         loop.getLowerBound());
+      span = arith::MaxSIOp::create(cb, loc, span, zero);
+      n = arith::CeilDivUIOp::create(cb, loc, span, loop.getStep());
+    }
+    SmallVector<Value> args{zero, n};
+    args.append(captured.begin(), captured.end());
+    auto call = func::CallOp::create(cb, loc, fn, args);
+    call->setAttr(kParallelCallAttr, UnitAttr::get(ctx));
+    loop.erase();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// loom-parallel-to-runtime
+//===----------------------------------------------------------------------===//
+
+struct ParallelToRuntime
+    : public loom::impl::LoomParallelToRuntimeBase<ParallelToRuntime> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    MLIRContext *ctx = &getContext();
+    auto ptrType = LLVM::LLVMPointerType::get(ctx);
+    auto i64 = IntegerType::get(ctx, 64);
+    auto voidType = LLVM::LLVMVoidType::get(ctx);
+    SmallVector<LLVM::LLVMFuncOp> bodies;
+    for (auto f : module.getOps<LLVM::LLVMFuncOp>())
+      if (f->hasAttr(kParallelBodyAttr))
+        bodies.push_back(f);
+    if (bodies.empty())
+      return;
+    // The calls of each body, found in one walk.
+    llvm::DenseMap<StringAttr, SmallVector<LLVM::CallOp>> callsOf;
+    module.walk([&](LLVM::CallOp call) {
+      if (auto callee = call.getCalleeAttr())
+        callsOf[callee.getAttr()].push_back(call);
+    });
+    auto runtime = module.lookupSymbol<LLVM::LLVMFuncOp>(kParallelForSymbol);
+    if (!runtime) {
+      OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+      runtime = LLVM::LLVMFuncOp::create(
+          b, module.getLoc(), kParallelForSymbol,
+          LLVM::LLVMFunctionType::get(voidType, {ptrType, ptrType, i64}));
+    }
+    for (LLVM::LLVMFuncOp body : bodies) {
+      body->removeAttr(kParallelBodyAttr);
+      auto bodyType = body.getFunctionType();
+      if (bodyType.getNumParams() < 2 || bodyType.getParamType(0) != i64 ||
+          bodyType.getParamType(1) != i64) {
+        body.emitError("internal: a parallel loop body takes (i64, i64, ...)");
+        return signalPassFailure();
+      }
+      // Every call of the body (the trampoline's aside) goes through the pool.
+      SmallVector<LLVM::CallOp> &calls = callsOf[body.getSymNameAttr()];
+      ArrayRef<Type> fields = bodyType.getParams().drop_front(2);
+      auto structType = LLVM::LLVMStructType::getLiteral(ctx, fields);
+      // The trampoline: (context, begin, end) -> body(begin, end, fields...).
+      OpBuilder mb(body);
+      mb.setInsertionPointAfter(body);
+      Location loc = body.getLoc();
+      auto task = LLVM::LLVMFuncOp::create(
+          mb, loc, (body.getSymName() + "__task").str(),
+          LLVM::LLVMFunctionType::get(voidType, {ptrType, i64, i64}),
+          LLVM::Linkage::Internal);
+      Block *entry = task.addEntryBlock(mb);
+      OpBuilder tb = OpBuilder::atBlockBegin(entry);
+      Value packed =
+          LLVM::LoadOp::create(tb, loc, structType, entry->getArgument(0));
+      SmallVector<Value> callArgs{entry->getArgument(1), entry->getArgument(2)};
+      for (unsigned k = 0; k < fields.size(); ++k)
+        callArgs.push_back(LLVM::ExtractValueOp::create(tb, loc, packed, k));
+      LLVM::CallOp::create(tb, loc, body, callArgs);
+      LLVM::ReturnOp::create(tb, loc, ValueRange{});
+
+      for (LLVM::CallOp call : calls) {
+        auto caller = call->getParentOfType<LLVM::LLVMFuncOp>();
+        OpBuilder eb = OpBuilder::atBlockBegin(&caller.getBody().front());
+        Value one =
+            LLVM::ConstantOp::create(eb, loc, i64, eb.getI64IntegerAttr(1));
+        Value slot = LLVM::AllocaOp::create(eb, loc, ptrType, structType, one);
+        OpBuilder b(call);
+        Value value = LLVM::UndefOp::create(b, loc, structType);
+        for (unsigned k = 0; k < fields.size(); ++k)
+          value = LLVM::InsertValueOp::create(b, loc, value,
+                                              call.getArgOperands()[2 + k], k);
+        LLVM::StoreOp::create(b, loc, value, slot);
+        Value fnPtr = LLVM::AddressOfOp::create(b, loc, task);
+        LLVM::CallOp::create(b, loc, runtime,
+                             ValueRange{fnPtr, slot, call.getArgOperands()[1]});
+        call.erase();
+      }
+    }
+  }
+};
+
+} // namespace
