@@ -38,6 +38,8 @@ constexpr const char *kParallelEndAttr = "loom.parallel_end";
 /// On an outlined parallel loop body, and on the calls of it.
 constexpr const char *kParallelBodyAttr = "loom.parallel_body";
 constexpr const char *kParallelCallAttr = "loom.parallel_call";
+/// On a kernel function shared by the matmuls of one form.
+constexpr const char *kKernelAttr = "loom.kernel";
 /// The thread-pool entry point compiled code calls (runtime/ThreadPool.h).
 constexpr const char *kParallelForSymbol = "loom_parallel_for";
 

@@ -128,6 +128,25 @@ def LoomVectorizeContractions
                            "::mlir::arith::ArithDialect"];
 }
 
+def LoomOutlineContractions
+    : Pass<"loom-outline-contractions", "mlir::ModuleOp"> {
+  let summary = "share one kernel function among the matmuls of the same form";
+  let description = [{
+    After bufferization, moves each multiply-accumulate contraction that
+    `loom-vectorize-contractions` handles into a private function
+    `@loom_matmul<k>` (marked `loom.kernel` and `noinline`) taking its
+    operands with every size, stride and offset dynamic (but a unit
+    innermost stride), and calls it through `memref.cast`s. Contractions of
+    the same form — indexing maps, iterators, operand ranks, body — share
+    one function whatever their sizes, so the register-blocked code exists
+    once per form (a handful per model: forward, backward-input and
+    weight-gradient matmuls) instead of once per matmul: compile time and
+    code size no longer grow with the number of matmuls.
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
 def LoomLinalgToLoops : Pass<"loom-linalg-to-loops", "mlir::func::FuncOp"> {
   let summary = "lower linalg ops to loops, marking the outer loops that may run in parallel";
   let description = [{

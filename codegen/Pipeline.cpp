@@ -115,6 +115,7 @@ const char *loom::linalgToLLVMPipeline() {
          "function-boundary-type-conversion=identity-layout-map "
          "allow-return-allocs-from-loops},"
          "buffer-deallocation-pipeline,convert-bufferization-to-memref,"
+         "loom-outline-contractions,"
          "func.func(loom-vectorize-contractions,loom-copies-to-linalg,"
          "loom-linalg-to-loops,loom-expand-math,canonicalize,"
          "loop-invariant-code-motion),loom-outline-parallel-loops,"

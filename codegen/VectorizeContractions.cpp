@@ -17,10 +17,13 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/IRMapping.h"
 #include "mlir/IR/PatternMatch.h"
+#include "llvm/ADT/StringMap.h"
 
 namespace loom {
 #define GEN_PASS_DEF_LOOMVECTORIZECONTRACTIONS
+#define GEN_PASS_DEF_LOOMOUTLINECONTRACTIONS
 #include "codegen/Passes.h.inc"
 } // namespace loom
 
@@ -259,20 +262,15 @@ private:
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(loop.getBody());
     Value m0 = loop.getInductionVar();
-    for (int64_t t = 0; t < panelVectors / nv; ++t) {
-      Value n0 = arith::AddIOp::create(b, loc, p0, cst(t * nv * width));
-      if (t == 0) {
-        tile(m0, n0, mr, nv);
-        continue;
-      }
-      // Later tiles of the last panel may lie wholly past the kernel's end.
-      Value inside =
-          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, n0, nHi);
-      auto ifOp = scf::IfOp::create(b, loc, inside, /*withElse=*/false);
-      OpBuilder::InsertionGuard g2(b);
-      b.setInsertionPointToStart(ifOp.thenBlock());
-      tile(m0, n0, mr, nv);
-    }
+    // The panel's tiles, up to the kernel's end (a loop, not unrolled: one
+    // copy of the tile's code keeps compile time down, and a tile's
+    // reduction loop dwarfs the loop's overhead).
+    Value panelEnd = arith::MinUIOp::create(
+        b, loc, arith::AddIOp::create(b, loc, p0, cst(panelVectors * width)),
+        nHi);
+    auto tiles = scf::ForOp::create(b, loc, p0, panelEnd, cst(nv * width));
+    b.setInsertionPointToStart(tiles.getBody());
+    tile(m0, tiles.getInductionVar(), mr, nv);
   }
 
   /// One MR × NR tile at (m0, n0).
@@ -374,6 +372,93 @@ struct VectorizeContractions
       OpBuilder b(c.op);
       KernelBuilder(b, c.op.getLoc(), c, vectorWidth, vectors, rows).build();
       c.op.erase();
+    }
+  }
+};
+
+/// `type` with every size, stride and the offset dynamic, except a unit
+/// innermost stride: the type a shared kernel takes.
+MemRefType generalized(MemRefType type) {
+  int64_t rank = type.getRank();
+  SmallVector<int64_t> shape(rank, ShapedType::kDynamic);
+  SmallVector<int64_t> strides(rank, ShapedType::kDynamic);
+  SmallVector<int64_t> old;
+  int64_t offset;
+  if (rank > 0 && succeeded(type.getStridesAndOffset(old, offset)) &&
+      old.back() == 1)
+    strides.back() = 1;
+  auto layout =
+      StridedLayoutAttr::get(type.getContext(), ShapedType::kDynamic, strides);
+  return MemRefType::get(shape, type.getElementType(), layout,
+                         type.getMemorySpace());
+}
+
+/// Moves every contraction into a kernel function shared by all the
+/// contractions of the same form (indexing maps, iterators, ranks), whatever
+/// their sizes: one copy of the register-blocked code per form instead of
+/// one per matmul keeps compile time and code size down.
+struct OutlineContractions
+    : public loom::impl::LoomOutlineContractionsBase<OutlineContractions> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    MLIRContext *ctx = &getContext();
+    SmallVector<linalg::GenericOp> found;
+    module.walk([&](linalg::GenericOp op) {
+      if (match(op) &&
+          !op->getParentOfType<func::FuncOp>()->hasAttr(loom::kKernelAttr))
+        found.push_back(op);
+    });
+    llvm::StringMap<func::FuncOp> kernels;
+    OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+    for (linalg::GenericOp op : found) {
+      SmallVector<Value> operands(op->getOperands());
+      SmallVector<Type> types;
+      for (Value v : operands)
+        types.push_back(generalized(cast<MemRefType>(v.getType())));
+      // The kernel's body, printed, is its key.
+      auto fnType = FunctionType::get(ctx, types, {});
+      auto candidate =
+          func::FuncOp::create(mb, op.getLoc(), "loom_matmul", fnType);
+      Block *entry = candidate.addEntryBlock();
+      OpBuilder b = OpBuilder::atBlockBegin(entry);
+      IRMapping map;
+      for (auto [v, arg] : llvm::zip(operands, entry->getArguments()))
+        map.map(v, arg);
+      Operation *clone = b.clone(*op, map);
+      func::ReturnOp::create(b, op.getLoc());
+      std::string key;
+      {
+        llvm::raw_string_ostream os(key);
+        clone->print(
+            os, OpPrintingFlags().skipRegions(false).elideLargeElementsAttrs());
+      }
+      func::FuncOp &kernel = kernels[key];
+      if (!kernel) {
+        kernel = candidate;
+        kernel.setSymName("loom_matmul" + std::to_string(kernels.size() - 1));
+        kernel.setPrivate();
+        kernel->setAttr(loom::kKernelAttr, UnitAttr::get(ctx));
+        // One copy of the code: LLVM must not inline it back into every
+        // caller.
+        kernel->setAttr(
+            "passthrough",
+            ArrayAttr::get(ctx, {StringAttr::get(ctx, "noinline")}));
+      } else {
+        candidate.erase();
+        op->emitRemark() << "matmul shares the register-blocked kernel @"
+                         << kernel.getSymName()
+                         << " with a matmul of the same form "
+                            "(loom-outline-contractions)";
+      }
+      OpBuilder cb(op);
+      SmallVector<Value> args;
+      for (auto [v, t] : llvm::zip(operands, types))
+        args.push_back(
+            v.getType() == t
+                ? v
+                : memref::CastOp::create(cb, op.getLoc(), t, v).getResult());
+      func::CallOp::create(cb, op.getLoc(), kernel, args);
+      op.erase();
     }
   }
 };
