@@ -83,7 +83,8 @@ int main(int argc, char **argv) {
     return fail(model.error());
   std::string name = model->getName().str();
   if (mode == Mode::Train) {
-    std::string pipeline = "loom-hoist-input-projection,loom-differentiate,"
+    std::string pipeline = "loom-fuse-gate-matmuls,loom-hoist-input-projection,"
+                           "loom-differentiate,"
                            "loom-train-step{optimizer=" +
                            optimizer + (clip ? " clip=true" : "") + "}";
     if (mlir::failed(runPipeline(*module, pipeline.c_str())))

@@ -103,7 +103,8 @@ loom::createTargetMachine(const TargetOptions &options, std::string &error) {
 }
 
 const char *loom::loomToLinalgPipeline() {
-  return "loom-hoist-input-projection,loom-params-to-args,"
+  return "loom-fuse-gate-matmuls,loom-hoist-input-projection,"
+         "loom-params-to-args,"
          "func.func(convert-loom-to-linalg,canonicalize,cse,"
          "linalg-fuse-elementwise-ops,canonicalize,cse),"
          "loom-split-weight-packing";

@@ -635,7 +635,8 @@ static int runGrad() {
                 "' has no loss; add a line like `loss cross_entropy(logits, "
                 "targets)`");
   if (mlir::failed(runPipeline(
-          *m->module, "loom-hoist-input-projection,loom-differentiate")))
+          *m->module, "loom-fuse-gate-matmuls,loom-hoist-input-projection,"
+                      "loom-differentiate")))
     return fail("differentiating the model failed");
   auto gradFn = m->module->lookupSymbol<mlir::func::FuncOp>(base + "_grad");
   if (!gradFn)
