@@ -56,6 +56,9 @@ static cl::opt<double>
 static cl::opt<int> threads("bench-threads", cl::desc("Threads (reported)"),
                             cl::init(1));
 static cl::opt<std::string> mcpu("mcpu", cl::desc("Target CPU"));
+static cl::opt<unsigned>
+    unroll("unroll", cl::desc("Time steps per loop iteration (0: default)"),
+           cl::init(0));
 static cl::opt<std::string> mattr("mattr", cl::desc("Target features"));
 
 static int fail(const llvm::Twine &msg) {
@@ -98,6 +101,7 @@ int main(int argc, char **argv) {
   TargetOptions target;
   target.cpu = mcpu;
   target.features = mattr;
+  target.unroll = unroll;
   std::string error;
   auto t0 = std::chrono::steady_clock::now();
   auto jit = JitModel::compile(*module, name, target, error);

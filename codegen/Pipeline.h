@@ -28,6 +28,8 @@ struct TargetOptions {
   /// LLVM optimization level. O2 vectorizes like O3 here and compiles
   /// faster; the generated loops are simple enough not to need O3.
   unsigned optLevel = 2;
+  /// Time steps per iteration of the time loops (loom-unroll-time).
+  unsigned unroll = 0; // 0 = compiler's choice
 };
 
 /// Registers the dialects, passes and LLVM translations the pipeline needs.
@@ -39,7 +41,8 @@ createTargetMachine(const TargetOptions &options, std::string &error);
 
 /// The pass pipelines of each phase, as textual MLIR pipelines on the module
 /// (reproduce one with `loom-opt --pass-pipeline='builtin.module(...)'`).
-const char *loomToLinalgPipeline();
+/// The loom phase unrolls the time loops by `target.unroll`.
+std::string loomToLinalgPipeline(const TargetOptions &target = {});
 const char *linalgToLLVMPipeline();
 
 /// Runs a textual pipeline on `module`; `configure` may add instrumentation

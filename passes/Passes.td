@@ -143,4 +143,31 @@ def LoomTrainStep : Pass<"loom-train-step", "mlir::ModuleOp"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+def LoomUnrollTime : Pass<"loom-unroll-time", "mlir::func::FuncOp"> {
+  let summary = "unroll the time loops by a factor, with an epilogue loop";
+  let description = [{
+    Unrolls every `scf.for` marked `loom.time_loop` — the loop over time
+    steps that `convert-loom-to-linalg` makes of a `loom.scan`, forward or
+    reverse (so the backward scans of a gradient too) — by `factor`: the
+    main loop runs `factor` steps per iteration and an epilogue loop the
+    remaining `T mod factor`, so T stays a run-time size and the code size
+    does not depend on it. The steps are computed as before, so results do
+    not change. The loops are marked `loom.unrolled = N` (1 on the
+    epilogue) and not unrolled again.
+
+    `factor = 0` (the default) lets the compiler choose per loop: 2 for a
+    small step — one whose loop-invariant tensors (its weights) have at
+    most 32768 elements, in at most 400 operations — else 1 (measured; see
+    docs/rationale.md, "Performance"). `factor = 1` changes nothing. `loom
+    compile|run|train|grad --unroll=N` sets the factor. Each unrolled loop
+    is reported as an optimization remark at its scan.
+  }];
+  let options = [
+    Option<"factor", "factor", "unsigned", "0",
+           "time steps per iteration (0: the compiler's choice)">,
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 #endif

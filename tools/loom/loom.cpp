@@ -111,6 +111,15 @@ static cl::opt<std::string>
     mattr("mattr", cl::desc("Target features, e.g. +avx2,-avx512f"),
           cl::sub(compileCmd), cl::sub(runCmd), cl::sub(gradCmd),
           cl::sub(trainCmd), cl::sub(evalCmd));
+static cl::opt<int>
+    unroll("unroll",
+           cl::desc("Unroll the time loops by N steps (default: the "
+                    "compiler's choice, docs/rationale.md)"),
+           cl::value_desc("N"), cl::sub(compileCmd), cl::sub(runCmd),
+           cl::sub(gradCmd), cl::sub(trainCmd), cl::sub(evalCmd),
+           cl::sub(sampleCmd));
+/// The largest --unroll: more steps per iteration only multiply the code.
+constexpr int kMaxUnroll = 64;
 static cl::opt<std::string> mtriple("mtriple",
                                     cl::desc("Target triple (default: host)"),
                                     cl::sub(compileCmd));
@@ -360,6 +369,7 @@ static TargetOptions targetOptions() {
   t.triple = mtriple;
   t.cpu = mcpu;
   t.features = mattr;
+  t.unroll = unroll.getNumOccurrences() ? unsigned(unroll) : 0;
   return t;
 }
 
@@ -459,7 +469,8 @@ static int runCompile() {
           /*printModuleScope=*/true, /*printAfterOnlyOnChange=*/false);
     }
   };
-  if (mlir::failed(runPipeline(module, loomToLinalgPipeline(), configure)))
+  if (mlir::failed(runPipeline(
+          module, loomToLinalgPipeline(targetOptions()).c_str(), configure)))
     return fail("lowering to linalg failed");
   text = printed(module);
   if (!dumpPhase("2-linalg.mlir", text))
@@ -903,6 +914,9 @@ int main(int argc, char **argv) {
           "  loom eval    MODEL.loom --weights W.safetensors --data TEXT\n",
           &llvm::errs()))
     return 1;
+  if (unroll.getNumOccurrences() && (unroll < 1 || unroll > kMaxUnroll))
+    return fail("--unroll must be between 1 and " + llvm::Twine(kMaxUnroll) +
+                ", got " + llvm::Twine(int(unroll)));
   if (checkCmd)
     return runCheck();
   if (paramsCmd)
