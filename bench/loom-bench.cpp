@@ -57,6 +57,9 @@ static cl::opt<int> threads("bench-threads",
                             cl::desc("Threads the compiled code runs on"),
                             cl::init(1));
 static cl::opt<std::string> mcpu("mcpu", cl::desc("Target CPU"));
+static cl::opt<unsigned>
+    unroll("unroll", cl::desc("Time steps per loop iteration (0: default)"),
+           cl::init(0));
 static cl::opt<std::string> mattr("mattr", cl::desc("Target features"));
 
 static int fail(const llvm::Twine &msg) {
@@ -84,7 +87,8 @@ int main(int argc, char **argv) {
     return fail(model.error());
   std::string name = model->getName().str();
   if (mode == Mode::Train) {
-    std::string pipeline = "loom-hoist-input-projection,loom-differentiate,"
+    std::string pipeline = "loom-fuse-gate-matmuls,loom-hoist-input-projection,"
+                           "loom-differentiate,"
                            "loom-train-step{optimizer=" +
                            optimizer + (clip ? " clip=true" : "") + "}";
     if (mlir::failed(runPipeline(*module, pipeline.c_str())))
@@ -99,6 +103,7 @@ int main(int argc, char **argv) {
   target.cpu = mcpu;
   target.features = mattr;
   target.threads = unsigned(std::max(threads.getValue(), 1));
+  target.unroll = unroll;
   std::string error;
   auto t0 = std::chrono::steady_clock::now();
   auto jit = JitModel::compile(*module, name, target, error);

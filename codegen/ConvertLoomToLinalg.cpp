@@ -698,6 +698,7 @@ struct LowerScan : OpRewritePattern<ScanOp> {
       iterInits.push_back(emptyTensor(rewriter, loc, type, sizes));
     }
     auto forOp = scf::ForOp::create(rewriter, loc, c0, T, c1, iterInits);
+    forOp->setAttr(kTimeLoopAttr, rewriter.getUnitAttr());
     Block *body = forOp.getBody();
     rewriter.setInsertionPointToStart(body);
     Value iv = forOp.getInductionVar();

@@ -25,7 +25,7 @@ std::unique_ptr<JitModel> JitModel::compile(mlir::ModuleOp module,
   std::string packName = funcName.str() + "__pack";
   auto model = std::unique_ptr<JitModel>(new JitModel());
   model->entry = "_mlir_ciface_" + funcName.str();
-  if (mlir::failed(runPipeline(*clone, loomToLinalgPipeline()))) {
+  if (mlir::failed(runPipeline(*clone, loomToLinalgPipeline(target).c_str()))) {
     error = "lowering to linalg failed";
     return nullptr;
   }

@@ -209,6 +209,11 @@ struct OutlineParallelLoops
     }
     SmallVector<Value> args{zero, n};
     args.append(captured.begin(), captured.end());
+    loop->emitRemark()
+        << (range ? "matmul columns split across threads in contiguous "
+                    "blocks of 64, the same block on the same core every call"
+                  : "outer loop split across threads in contiguous ranges")
+        << ", in @" << name << " (loom-outline-parallel-loops)";
     auto call = func::CallOp::create(cb, loc, fn, args);
     call->setAttr(kParallelCallAttr, UnitAttr::get(ctx));
     loop.erase();

@@ -102,9 +102,12 @@ loom::createTargetMachine(const TargetOptions &options, std::string &error) {
   return std::move(*tm);
 }
 
-const char *loom::loomToLinalgPipeline() {
-  return "loom-hoist-input-projection,loom-params-to-args,"
-         "func.func(convert-loom-to-linalg,canonicalize,cse,"
+std::string loom::loomToLinalgPipeline(const TargetOptions &target) {
+  return "loom-fuse-gate-matmuls,loom-hoist-input-projection,"
+         "loom-params-to-args,"
+         "func.func(convert-loom-to-linalg,loom-unroll-time{factor=" +
+         std::to_string(target.unroll) +
+         "},canonicalize,cse,"
          "linalg-fuse-elementwise-ops,canonicalize,cse),"
          "loom-split-weight-packing";
 }

@@ -31,6 +31,8 @@ struct TargetOptions {
   /// Threads the compiled code runs on (0: every core). Not a property of
   /// the code: the same code runs on any number of threads.
   unsigned threads = 0;
+  /// Time steps per iteration of the time loops (loom-unroll-time).
+  unsigned unroll = 0; // 0 = compiler's choice
 };
 
 /// Registers the dialects, passes and LLVM translations the pipeline needs.
@@ -42,7 +44,8 @@ createTargetMachine(const TargetOptions &options, std::string &error);
 
 /// The pass pipelines of each phase, as textual MLIR pipelines on the module
 /// (reproduce one with `loom-opt --pass-pipeline='builtin.module(...)'`).
-const char *loomToLinalgPipeline();
+/// The loom phase unrolls the time loops by `target.unroll`.
+std::string loomToLinalgPipeline(const TargetOptions &target = {});
 const char *linalgToLLVMPipeline();
 
 /// Runs a textual pipeline on `module`; `configure` may add instrumentation

@@ -34,6 +34,12 @@ constexpr const char *kCarryAttr = "loom.carry";
 constexpr const char *kDropoutKeyName = "dropout_key";
 /// On `loom.param`: how `loom init` initializes it (PyTorch's defaults).
 constexpr const char *kInitAttr = "loom.init";
+/// On the `scf.for` over time that a `loom.scan` lowers to (forward and
+/// reverse alike), so that loom-unroll-time finds only time loops.
+constexpr const char *kTimeLoopAttr = "loom.time_loop";
+/// On a time loop loom-unroll-time has handled: the steps per iteration
+/// (1 on the epilogue loop of the remaining steps).
+constexpr const char *kUnrolledAttr = "loom.unrolled";
 } // namespace loom
 
 #endif

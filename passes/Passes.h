@@ -15,6 +15,10 @@ namespace loom {
 #define GEN_PASS_REGISTRATION
 #include "passes/Passes.h.inc"
 
+/// The unroll factor loom-unroll-time picks for a time loop when none is
+/// given (docs/rationale.md, "Performance").
+unsigned defaultTimeUnrollFactor(mlir::Operation *timeLoop);
+
 } // namespace loom
 
 #endif

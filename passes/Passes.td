@@ -35,6 +35,49 @@ def LoomDifferentiate : Pass<"loom-differentiate", "mlir::ModuleOp"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+def LoomFuseGateMatmuls : Pass<"loom-fuse-gate-matmuls", "mlir::ModuleOp"> {
+  let summary = "fuse the step matmuls that share an operand into one matmul";
+  let description = [{
+    In a `loom.scan` body, the `loom.linear`s that multiply the same value —
+    the step input `x_t`, a state `h_{t-1}`, or any other — by weights
+    defined outside the scan (parameters) become one `loom.linear` by those
+    weights concatenated along their output dimension, followed by a
+    `loom.split` giving back each original result (parts of unequal sizes
+    are split at their sizes' gcd and joined back with `loom.concat`). A
+    cell written per gate, such as an LSTM with `i = sigmoid(Wi @ x + Ui @ h
+    + bi)` and separate `Wf`, `Wg`, `Wo`, `U*`, then does one matmul of `x`
+    and one of `h` per step, like the built-in cells whose weights are
+    already stacked. Works for any cell.
+
+    The concatenated weight `transpose(concat(transpose(W_k)))` (loom.concat
+    joins last dimensions) is computed before the scan from parameters only,
+    so `loom-split-weight-packing` moves it into the pack function that runs
+    once when the weights are set. Run before `loom-hoist-input-projection`,
+    which then hoists the fused x-matmul as one matmul over all steps, and
+    before `loom-differentiate`: the concat, split and transposes have
+    autodiff rules, and a weight used by several fused matmuls (tied
+    weights) gets the sum of its parts' adjoints. Each output element is the
+    same sum in the same order, so results are bit-identical.
+
+    Matmuls of different operands, single matmuls, and matmuls by weights
+    computed inside the body are left alone. Each fusion is reported as an
+    optimization remark at the first matmul.
+
+    Example: in the body,
+    ```mlir
+    %a = loom.linear %x, %wi : tensor<?x8xf32>, tensor<16x8xf32> -> tensor<?x16xf32>
+    %b = loom.linear %x, %wf : tensor<?x8xf32>, tensor<16x8xf32> -> tensor<?x16xf32>
+    ```
+    becomes, with `%w = loom.transpose (loom.concat ...)` of `tensor<32x8xf32>`
+    before the scan,
+    ```mlir
+    %ab = loom.linear %x, %w : tensor<?x8xf32>, tensor<32x8xf32> -> tensor<?x32xf32>
+    %a, %b = loom.split %ab : tensor<?x32xf32> -> tensor<?x16xf32>, tensor<?x16xf32>
+    ```
+  }];
+  let dependentDialects = ["::loom::LoomDialect"];
+}
+
 def LoomHoistInputProjection
     : Pass<"loom-hoist-input-projection", "mlir::ModuleOp"> {
   let summary = "compute the input matmuls of all time steps before the time loop";
@@ -97,6 +140,33 @@ def LoomTrainStep : Pass<"loom-train-step", "mlir::ModuleOp"> {
            "add `l1` · Σ|param| to the loss">,
   ];
   let dependentDialects = ["::loom::LoomDialect", "::mlir::func::FuncDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+def LoomUnrollTime : Pass<"loom-unroll-time", "mlir::func::FuncOp"> {
+  let summary = "unroll the time loops by a factor, with an epilogue loop";
+  let description = [{
+    Unrolls every `scf.for` marked `loom.time_loop` — the loop over time
+    steps that `convert-loom-to-linalg` makes of a `loom.scan`, forward or
+    reverse (so the backward scans of a gradient too) — by `factor`: the
+    main loop runs `factor` steps per iteration and an epilogue loop the
+    remaining `T mod factor`, so T stays a run-time size and the code size
+    does not depend on it. The steps are computed as before, so results do
+    not change. The loops are marked `loom.unrolled = N` (1 on the
+    epilogue) and not unrolled again.
+
+    `factor = 0` (the default) lets the compiler choose per loop: 2 for a
+    small step — one whose loop-invariant tensors (its weights) have at
+    most 32768 elements, in at most 400 operations — else 1 (measured; see
+    docs/rationale.md, "Performance"). `factor = 1` changes nothing. `loom
+    compile|run|train|grad --unroll=N` sets the factor. Each unrolled loop
+    is reported as an optimization remark at its scan.
+  }];
+  let options = [
+    Option<"factor", "factor", "unsigned", "0",
+           "time steps per iteration (0: the compiler's choice)">,
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect",
                            "::mlir::arith::ArithDialect"];
 }
 

@@ -174,7 +174,8 @@ struct Optim {
 
   std::string pipeline() const {
     auto b = [](bool v) { return v ? "true" : "false"; };
-    return "loom-hoist-input-projection,loom-differentiate,"
+    return "loom-fuse-gate-matmuls,loom-hoist-input-projection,"
+           "loom-differentiate,"
            "loom-train-step{optimizer=" +
            kind + " momentum=" + b(kind == "sgd" && momentum > 0) +
            " nesterov=" + b(nesterov) + " weight-decay=" + b(weightDecay > 0) +

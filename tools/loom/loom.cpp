@@ -111,6 +111,15 @@ static cl::opt<std::string>
     mattr("mattr", cl::desc("Target features, e.g. +avx2,-avx512f"),
           cl::sub(compileCmd), cl::sub(runCmd), cl::sub(gradCmd),
           cl::sub(trainCmd), cl::sub(evalCmd));
+static cl::opt<int>
+    unroll("unroll",
+           cl::desc("Unroll the time loops by N steps (default: the "
+                    "compiler's choice, docs/rationale.md)"),
+           cl::value_desc("N"), cl::sub(compileCmd), cl::sub(runCmd),
+           cl::sub(gradCmd), cl::sub(trainCmd), cl::sub(evalCmd),
+           cl::sub(sampleCmd));
+/// The largest --unroll: more steps per iteration only multiply the code.
+constexpr int kMaxUnroll = 64;
 static cl::opt<std::string> mtriple("mtriple",
                                     cl::desc("Target triple (default: host)"),
                                     cl::sub(compileCmd));
@@ -362,6 +371,7 @@ static TargetOptions targetOptions() {
   t.cpu = mcpu;
   t.features = mattr;
   t.threads = unsigned(std::max<int64_t>(threads, 0));
+  t.unroll = unroll.getNumOccurrences() ? unsigned(unroll) : 0;
   return t;
 }
 
@@ -461,7 +471,8 @@ static int runCompile() {
           /*printModuleScope=*/true, /*printAfterOnlyOnChange=*/false);
     }
   };
-  if (mlir::failed(runPipeline(module, loomToLinalgPipeline(), configure)))
+  if (mlir::failed(runPipeline(
+          module, loomToLinalgPipeline(targetOptions()).c_str(), configure)))
     return fail("lowering to linalg failed");
   text = printed(module);
   if (!dumpPhase("2-linalg.mlir", text))
@@ -637,7 +648,8 @@ static int runGrad() {
                 "' has no loss; add a line like `loss cross_entropy(logits, "
                 "targets)`");
   if (mlir::failed(runPipeline(
-          *m->module, "loom-hoist-input-projection,loom-differentiate")))
+          *m->module, "loom-fuse-gate-matmuls,loom-hoist-input-projection,"
+                      "loom-differentiate")))
     return fail("differentiating the model failed");
   auto gradFn = m->module->lookupSymbol<mlir::func::FuncOp>(base + "_grad");
   if (!gradFn)
@@ -906,6 +918,9 @@ int main(int argc, char **argv) {
   if (threads < 0 || threads > 1024)
     return fail("--threads must be between 0 (every core) and 1024, not " +
                 std::to_string(threads));
+  if (unroll.getNumOccurrences() && (unroll < 1 || unroll > kMaxUnroll))
+    return fail("--unroll must be between 1 and " + llvm::Twine(kMaxUnroll) +
+                ", got " + llvm::Twine(int(unroll)));
   if (checkCmd)
     return runCheck();
   if (paramsCmd)

@@ -1,8 +1,9 @@
 //===- DifferentialTest.cpp - JIT vs reference interpreter ------------===//
 //
-// Generates random models (random user cells and prelude cells, random
-// layer options and sizes), compiles each with the JIT and compares it with
-// the reference interpreter on random weights and inputs.
+// Generates random models (random user cells, some written per gate so that
+// their matmuls are fused, and prelude cells, random layer options and
+// sizes), compiles each with the JIT and compares it with the reference
+// interpreter on random weights and inputs.
 //
 // LOOM_DIFF_SEED=<n> reproduces a run (the seed is printed); LOOM_DIFF_COUNT
 // sets how many models (default 100).
@@ -80,21 +81,34 @@ public:
     std::string call;
     if (kind == 0) {
       // A random user cell with one or two states.
+      // Gates from stacked weights and split, or written per gate with
+      // their own weights (whose matmuls loom-fuse-gate-matmuls fuses).
       int states = pick(1, 2);
       int64_t k = pick(1, 4);
-      os << "cell Rand(x[I], h[H]" << (states == 2 ? ", c[H]" : "") << ") {\n"
-         << "  param W[" << k << "H, I], U[" << k << "H, H], b[" << k
-         << "H], p[H]\n";
+      bool perGate = coin();
+      os << "cell Rand(x[I], h[H]" << (states == 2 ? ", c[H]" : "") << ") {\n";
       std::vector<std::string> gates;
-      os << "  ";
-      for (int64_t g = 0; g < k; ++g) {
+      for (int64_t g = 0; g < k; ++g)
         gates.push_back("g" + std::to_string(g));
-        os << (g ? ", " : "") << gates.back();
+      if (perGate) {
+        os << "  param p[H]";
+        for (const std::string &g : gates)
+          os << ", W" << g << "[H, I], U" << g << "[H, H], b" << g << "[H]";
+        os << "\n";
+        for (const std::string &g : gates)
+          os << "  " << g << " = W" << g << " @ x + U" << g << " @ h + b" << g
+             << "\n";
+      } else {
+        os << "  param W[" << k << "H, I], U[" << k << "H, H], b[" << k
+           << "H], p[H]\n";
+        os << "  ";
+        for (int64_t g = 0; g < k; ++g)
+          os << (g ? ", " : "") << gates[g];
+        if (k == 1)
+          os << " = W @ x + U @ h + b\n";
+        else
+          os << " = split(W @ x + U @ h + b, " << k << ")\n";
       }
-      if (k == 1)
-        os << " = W @ x + U @ h + b\n";
-      else
-        os << " = split(W @ x + U @ h + b, " << k << ")\n";
       std::vector<std::string> names = gates;
       names.push_back("h");
       names.push_back("p");

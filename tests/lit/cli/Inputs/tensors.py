@@ -15,6 +15,9 @@ Standard library only (CI has no NumPy or PyTorch).
   tensors.py st-header-len IN OUT N        overwrite the 8-byte header length
   tensors.py truncate IN OUT N             keep the first N bytes (N < 0: drop
                                            the last -N bytes)
+  tensors.py st-split-rows IN OUT SRC=NAME,NAME,... ...
+      replace F32 tensor SRC by equal blocks of its rows (dimension 0), one
+      per NAME, in order (PyTorch's stacked gate weights into per-gate ones)
   tensors.py no-npy DIR                    succeed if DIR is absent or holds
                                            no .npy file (nor a temporary one)
 """
@@ -112,6 +115,24 @@ def main(argv):
         tensors = [new if t[0] == name else t for t in tensors]
         if new not in tensors:
             tensors.append(new)
+        write_st(argv[3], tensors, meta)
+    elif cmd == "st-split-rows":
+        tensors, meta = read_st(argv[2])
+        for spec in argv[4:]:
+            src, names = spec.split("=")
+            names = names.split(",")
+            found = [t for t in tensors if t[0] == src]
+            if not found:
+                sys.exit("no tensor '%s' in %s" % (src, argv[2]))
+            _, dtype, shape, data = found[0]
+            if dtype != "F32" or shape[0] % len(names):
+                sys.exit("cannot split %s %s into %d" % (dtype, shape, len(names)))
+            rows = shape[0] // len(names)
+            size = len(data) // len(names)
+            at = tensors.index(found[0])
+            tensors[at:at + 1] = [[n, dtype, [rows] + shape[1:],
+                                   data[k * size:(k + 1) * size]]
+                                  for k, n in enumerate(names)]
         write_st(argv[3], tensors, meta)
     elif cmd in ("st-header", "st-header-len", "truncate"):
         with open(argv[2], "rb") as f:
