@@ -63,13 +63,14 @@ std::unique_ptr<JitModel> JitModel::compile(mlir::ModuleOp module,
     for (size_t k = 0; k < model->packed.size(); ++k)
       model->packed[k].data = model->packedData[k].data();
   }
-  if (mlir::failed(runPipeline(*clone, linalgToLLVMPipeline()))) {
-    error = "lowering to the LLVM dialect failed";
-    return nullptr;
-  }
   auto tm = createTargetMachine(target, error);
   if (!tm)
     return nullptr;
+  if (mlir::failed(
+          runPipeline(*clone, linalgToLLVMPipeline(tm.get()).c_str()))) {
+    error = "lowering to the LLVM dialect failed";
+    return nullptr;
+  }
   unsigned optLevel = target.optLevel;
   llvm::TargetMachine *tmPtr = tm.get();
   std::string translateError;

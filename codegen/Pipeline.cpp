@@ -112,14 +112,43 @@ std::string loom::loomToLinalgPipeline(const TargetOptions &target) {
          "loom-split-weight-packing";
 }
 
-const char *loom::linalgToLLVMPipeline() {
+KernelShape loom::kernelShapeFor(const llvm::TargetMachine *tm) {
+  if (!tm)
+    return {};
+  // The CPU's features with --mattr applied.
+  const llvm::MCSubtargetInfo *sti = tm->getMCSubtargetInfo();
+  auto has = [&](llvm::StringRef f) {
+    return sti && sti->checkFeatures(("+" + f).str());
+  };
+  const llvm::Triple &triple = tm->getTargetTriple();
+  if (triple.isX86()) {
+    if (has("avx512f"))
+      return {16, 4, 6}; // 24 of 32 zmm registers accumulate
+    if (has("avx"))
+      return {8, 2, 6}; // 12 of 16 ymm registers (the classic 6x16 kernel)
+    return {4, 2, 6};   // SSE: 12 of 16 xmm registers
+  }
+  if (triple.isAArch64())
+    return {4, 4, 6}; // NEON: 24 of 32 q registers
+  return {4, 2, 4};
+}
+
+std::string loom::linalgToLLVMPipeline(const llvm::TargetMachine *tm) {
+  KernelShape k = kernelShapeFor(tm);
+  std::string vectorize = "loom-vectorize-contractions";
+  if (k.vectorWidth != 16 || k.vectors != 4 || k.rows != 6)
+    vectorize += "{vector-width=" + std::to_string(k.vectorWidth) +
+                 " vectors=" + std::to_string(k.vectors) +
+                 " rows=" + std::to_string(k.rows) + "}";
   return "loom-outputs-to-args,"
          "one-shot-bufferize{bufferize-function-boundaries "
          "function-boundary-type-conversion=identity-layout-map "
          "allow-return-allocs-from-loops},"
          "buffer-deallocation-pipeline,convert-bufferization-to-memref,"
          "loom-outline-contractions,"
-         "func.func(loom-vectorize-contractions,loom-copies-to-linalg,"
+         "func.func(" +
+         vectorize +
+         ",loom-copies-to-linalg,"
          "loom-linalg-to-loops,loom-expand-math,canonicalize,"
          "loop-invariant-code-motion),loom-outline-parallel-loops,"
          "expand-strided-metadata,lower-affine,convert-scf-to-cf,"

@@ -46,7 +46,18 @@ createTargetMachine(const TargetOptions &options, std::string &error);
 /// (reproduce one with `loom-opt --pass-pipeline='builtin.module(...)'`).
 /// The loom phase unrolls the time loops by `target.unroll`.
 std::string loomToLinalgPipeline(const TargetOptions &target = {});
-const char *linalgToLLVMPipeline();
+/// The register tile of the matmul kernels (loom-vectorize-contractions):
+/// f32 lanes per vector, vectors per tile row, rows per tile. Sized so the
+/// accumulators use most of the target's vector registers.
+struct KernelShape {
+  int64_t vectorWidth = 16, vectors = 4, rows = 6; // AVX-512
+};
+/// The shape for `tm`'s vector features (AVX-512, AVX2/AVX, SSE, NEON);
+/// nullptr: AVX-512's.
+KernelShape kernelShapeFor(const llvm::TargetMachine *tm);
+/// Lowers to the LLVM dialect with kernels shaped for `tm` (nullptr: the
+/// pass defaults, AVX-512).
+std::string linalgToLLVMPipeline(const llvm::TargetMachine *tm = nullptr);
 
 /// Runs a textual pipeline on `module`; `configure` may add instrumentation
 /// (IR printing, timing) to the pass manager first.

@@ -481,7 +481,8 @@ static int runCompile() {
     result = text;
   if (!dumping && emit == Emit::Linalg)
     return finish();
-  if (mlir::failed(runPipeline(module, linalgToLLVMPipeline(), configure)))
+  if (mlir::failed(runPipeline(module, linalgToLLVMPipeline(tm.get()).c_str(),
+                               configure)))
     return fail("lowering to the LLVM dialect failed");
   text = printed(module);
   if (!dumpPhase("3-llvm-dialect.mlir", text))
