@@ -48,8 +48,25 @@ run U1-lstm-infer C3.loom --T 50 --B 32 --reps 5
 # The peers, in the same run.
 if [[ "${SKIP_PEERS:-0}" != 1 ]]; then
   peer_configs=$(echo "$CONFIGS" | tr ',' '\n' | grep -v '^U1$' | paste -sd, -)
-  OUT_DIR="$OUT/peers" CONFIGS="$peer_configs" REPS="${REPS:-20}" \
+  # bench-peers' FMA-peak probe is AVX-512 code (an illegal instruction on
+  # AVX2 hosts): there, skip its references and measure the square sgemm
+  # references here with its own sgemm_bench (OpenBLAS and oneDNN).
+  skip_refs=0
+  grep -qw avx512f /proc/cpuinfo || skip_refs=1
+  OUT_DIR="$OUT/peers" CONFIGS="$peer_configs" REPS="${REPS:-20}" SKIP_REFS=$skip_refs \
     bash "$PEERS/run.sh" >&2
+  if [[ $skip_refs == 1 ]]; then
+    SG=${PERF_BUILD_DIR:-/var/tmp/rnn-perf-anchors}/sgemm_bench
+    ARCH=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
+    for t in ${THREADS_LIST:-1 2}; do
+      echo "[bench] sgemm references, $t thread(s)" >&2
+      env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t \
+        "$SG" openblas "/usr/lib/$ARCH/openblas-pthread/libopenblas.so.0" "$t" 20 \
+        "2048,2048,2048,square2048;1024,1024,1024,square1024" >> "$OUT/peers/raw/sgemm_openblas.jsonl"
+      env OMP_NUM_THREADS=$t "$SG" dnnl "/usr/lib/$ARCH/libdnnl.so.2" "$t" 20 \
+        "2048,2048,2048,square2048" >> "$OUT/peers/raw/sgemm_dnnl.jsonl"
+    done
+  fi
 fi
 
 python3 bench/report.py "$OUT" "$PEERS" "bench/run.sh (CONFIGS=$CONFIGS)" > bench/RESULTS.md
