@@ -131,8 +131,10 @@ TEST(ThreadPool, IdleWorkersSleepAndWakeUp) {
   ThreadPool pool(2);
   Record r(8);
   pool.run(recordBody, &r, 8);
-  // Past the spin time, the worker sleeps; a new job still completes.
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // Past the spin time (200 us), the worker sleeps; a new job still
+  // completes. Waits up to 5 s for it, in case the machine is busy.
+  for (int i = 0; i < 500 && pool.sleepingWorkers() != 1; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(pool.sleepingWorkers(), 1u);
   Record again(8);
   pool.run(recordBody, &again, 8);
