@@ -13,6 +13,7 @@
 #include "codegen/Pipeline.h"
 #include "frontend/Frontend.h"
 #include "ir/LoomDialect.h"
+#include "passes/Passes.h"
 #include "runtime/ModelBinding.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -87,10 +88,9 @@ int main(int argc, char **argv) {
     return fail(model.error());
   std::string name = model->getName().str();
   if (mode == Mode::Train) {
-    std::string pipeline = "loom-fuse-gate-matmuls,loom-hoist-input-projection,"
-                           "loom-differentiate,"
-                           "loom-train-step{optimizer=" +
-                           optimizer + (clip ? " clip=true" : "") + "}";
+    std::string pipeline = std::string(kGradientPipeline) +
+                           ",loom-train-step{optimizer=" + optimizer +
+                           (clip ? " clip=true" : "") + "}";
     if (mlir::failed(runPipeline(*module, pipeline.c_str())))
       return fail("building the training step failed");
     name += "_step";

@@ -86,6 +86,22 @@ def LoomCopiesToLoops : Pass<"loom-copies-to-linalg", "mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+def LoomExpandShapeToCast
+    : Pass<"loom-expand-shape-to-cast", "mlir::func::FuncOp"> {
+  let summary = "rewrite memref.expand_shape as memref.reinterpret_cast";
+  let description = [{
+    Replaces each `memref.expand_shape` by a `memref.reinterpret_cast` of
+    its source's base buffer with the expanded sizes (its `output_shape`)
+    and the strides they imply, before `expand-strided-metadata`. MLIR 22's
+    `expand-strided-metadata` crashes on an `expand_shape` that splits one
+    dimension into several dynamic ones (`[T·B, G]` into `[T, B, G]`, as
+    `loom-collapse-contraction-dims` produces), because it recomputes the
+    sizes from the source instead of reading `output_shape`.
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 def LoomSplitWeightPacking
     : Pass<"loom-split-weight-packing", "mlir::ModuleOp"> {
   let summary = "move parameter-only computations into a pack function run at load time";
@@ -111,9 +127,18 @@ def LoomVectorizeContractions
     indexed by `n`: the forward matmuls, the backward input matmuls and the
     weight-gradient matmuls) into loops over `rows` × (`vectors` ·
     `vector-width`) tiles of C held in vector registers: per reduction index,
-    `vectors` masked loads of B, one broadcast of A per row and
-    `rows` · `vectors` FMAs. Columns past N are masked; the last rows use a
-    one-row kernel. Reductions stay innermost and in order.
+    `vectors` loads of B, one broadcast of A per row and `rows` · `vectors`
+    FMAs. Full tiles use plain loads and stores; only a last, partial tile
+    is masked. The last rows use 4-, 2- and 1-row kernels. Reductions stay
+    innermost and in order.
+
+    B comes in one of three ways: packed at load time by
+    `loom-pack-weights` (`B[n floordiv 16, k, n mod 16]`, read in place);
+    copied at run time, per column panel and block of 256 reduction
+    indices, into a contiguous buffer when the matmul has at least 16 rows
+    to reuse it (a plain `[k, n]` B, e.g. activations in a weight
+    gradient); or read in place (fewer rows, or several reduction
+    dimensions).
   }];
   let options = [
     Option<"vectorWidth", "vector-width", "int64_t", "16",
@@ -125,6 +150,45 @@ def LoomVectorizeContractions
   let dependentDialects = ["::mlir::vector::VectorDialect",
                            "::mlir::scf::SCFDialect",
                            "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+def LoomCollapseContractionDims
+    : Pass<"loom-collapse-contraction-dims", "mlir::func::FuncOp"> {
+  let summary = "fold a matmul's consecutive row or reduction dimensions into one";
+  let description = [{
+    On tensors, for each multiply-accumulate contraction that
+    `loom-vectorize-contractions` handles, folds every run of consecutive
+    loop dimensions of the same kind that all operands index contiguously
+    and in order into one dimension (`linalg::collapseOpIterationDims`,
+    with `tensor.collapse_shape`/`expand_shape` on the operands). The
+    hoisted input projection `[T, B, I] × [I, G]` becomes one
+    `[T·B, I] × [I, G]` matmul, whose row blocks span the whole sequence
+    (with B = 1 it was T one-row products, each streaming all of B), and a
+    weight gradient `Σ_{t,b} dy[t, b, o] · x[t, b, i]` gets a single
+    reduction of length T·B, which the kernel blocks and packs.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def LoomPackWeights : Pass<"loom-pack-weights", "mlir::func::FuncOp"> {
+  let summary = "pack matmul weights into the kernel's column panels, once at load time";
+  let description = [{
+    On tensors, before `loom-split-weight-packing`: for each
+    multiply-accumulate contraction that `loom-vectorize-contractions`
+    handles whose B operand (`[K, N]`, indexed `[k, n]`) is computed from
+    parameters only, adds `Bp = pack(B)` of shape `[ceil(N / 16), K, 16]`
+    (`Bp[g, k, j] = B[k, 16 g + j]`, zero past column N) and makes the
+    contraction read `Bp[n floordiv 16, k, n mod 16]`. The packing then
+    moves into `<F>__pack` with the other weight transforms, so it runs once
+    when the weights are set, and the kernel streams each 16-column panel
+    of B contiguously instead of reading rows that are often a power of
+    two apart (cache-set and TLB conflicts, no prefetch across pages; the
+    dominant cost of batch-1 recurrent steps).
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
                            "::mlir::arith::ArithDialect"];
 }
 

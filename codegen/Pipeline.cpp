@@ -108,7 +108,8 @@ std::string loom::loomToLinalgPipeline(const TargetOptions &target) {
          "func.func(convert-loom-to-linalg,loom-unroll-time{factor=" +
          std::to_string(target.unroll) +
          "},canonicalize,cse,"
-         "linalg-fuse-elementwise-ops,canonicalize,cse),"
+         "linalg-fuse-elementwise-ops,canonicalize,cse,"
+         "loom-collapse-contraction-dims,loom-pack-weights),"
          "loom-split-weight-packing";
 }
 
@@ -150,8 +151,9 @@ std::string loom::linalgToLLVMPipeline(const llvm::TargetMachine *tm) {
          vectorize +
          ",loom-copies-to-linalg,"
          "loom-linalg-to-loops,loom-expand-math,canonicalize,"
-         "loop-invariant-code-motion),loom-outline-parallel-loops,"
-         "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
+         "loop-invariant-code-motion,loom-expand-shape-to-cast),"
+         "loom-outline-parallel-loops,expand-strided-metadata,lower-affine,"
+         "convert-scf-to-cf,"
          "convert-vector-to-llvm,finalize-memref-to-llvm,convert-math-to-llvm,"
          "convert-arith-to-llvm,"
          "convert-index-to-llvm,convert-cf-to-llvm,"

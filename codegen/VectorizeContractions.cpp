@@ -16,6 +16,10 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/PatternMatch.h"
@@ -24,6 +28,8 @@
 namespace loom {
 #define GEN_PASS_DEF_LOOMVECTORIZECONTRACTIONS
 #define GEN_PASS_DEF_LOOMOUTLINECONTRACTIONS
+#define GEN_PASS_DEF_LOOMPACKWEIGHTS
+#define GEN_PASS_DEF_LOOMCOLLAPSECONTRACTIONDIMS
 #include "codegen/Passes.h.inc"
 } // namespace loom
 
@@ -38,7 +44,36 @@ struct Contraction {
   unsigned m = 0, n = 0;            // loop dims of C's last two results
   SmallVector<unsigned> outer;      // other parallel dims (outermost loops)
   SmallVector<unsigned> reductions; // in loop order
+  // B packed by loom-pack-weights: B[n / group, k, n % group] (0: B is
+  // indexed by plain dims, its last one n).
+  int64_t group = 0;
 };
+
+/// Columns per panel of a weight packed by loom-pack-weights: a multiple of
+/// every target's vector width (4, 8 or 16 f32 lanes), the same on every
+/// target so that the linalg phase does not depend on it.
+constexpr int64_t kPackGroup = 16;
+
+/// (n floordiv G, k, n mod G) — a B operand packed by loom-pack-weights —
+/// as (n, k, G).
+std::optional<std::tuple<unsigned, unsigned, int64_t>>
+packedMap(AffineMap map) {
+  if (map.getNumResults() != 3)
+    return std::nullopt;
+  auto div = dyn_cast<AffineBinaryOpExpr>(map.getResult(0));
+  auto mod = dyn_cast<AffineBinaryOpExpr>(map.getResult(2));
+  auto k = dyn_cast<AffineDimExpr>(map.getResult(1));
+  if (!div || !mod || !k || div.getKind() != AffineExprKind::FloorDiv ||
+      mod.getKind() != AffineExprKind::Mod)
+    return std::nullopt;
+  auto n1 = dyn_cast<AffineDimExpr>(div.getLHS());
+  auto n2 = dyn_cast<AffineDimExpr>(mod.getLHS());
+  auto g1 = dyn_cast<AffineConstantExpr>(div.getRHS());
+  auto g2 = dyn_cast<AffineConstantExpr>(mod.getRHS());
+  if (!n1 || !n2 || !g1 || !g2 || n1 != n2 || g1 != g2 || g1.getValue() <= 0)
+    return std::nullopt;
+  return std::make_tuple(n1.getPosition(), k.getPosition(), g1.getValue());
+}
 
 bool hasUnitInnerStride(Value v) {
   auto t = dyn_cast<MemRefType>(v.getType());
@@ -52,10 +87,12 @@ bool hasUnitInnerStride(Value v) {
 }
 
 /// Matches C += A · B with B's and C's last dimension the same parallel loop
-/// dimension n (contiguous), C of rank ≥ 2, and A not indexed by n.
-std::optional<Contraction> match(linalg::GenericOp op) {
-  if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 ||
-      op.getNumDpsInits() != 1)
+/// dimension n (contiguous), C of rank ≥ 2, and A not indexed by n; or with
+/// B packed by loom-pack-weights. On memrefs (`buffers`), B and C must also
+/// have a unit innermost stride.
+std::optional<Contraction> match(linalg::GenericOp op, bool buffers = true) {
+  if ((buffers ? !op.hasPureBufferSemantics() : !op.hasPureTensorSemantics()) ||
+      op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1)
     return std::nullopt;
   // Body: yield (acc + x·y) in any operand order.
   Block &body = op.getRegion().front();
@@ -79,9 +116,13 @@ std::optional<Contraction> match(linalg::GenericOp op) {
     return std::nullopt;
 
   SmallVector<AffineMap> maps = op.getIndexingMapsArray();
-  for (AffineMap map : maps)
-    if (!map.isProjectedPermutation(/*allowZeroInResults=*/false))
-      return std::nullopt;
+  int packedInput = -1;
+  for (auto [i, map] : llvm::enumerate(maps))
+    if (!map.isProjectedPermutation(/*allowZeroInResults=*/false)) {
+      if (i == 2 || packedInput >= 0 || !packedMap(map))
+        return std::nullopt;
+      packedInput = i;
+    }
   AffineMap cMap = maps[2];
   if (cMap.getNumResults() < 2)
     return std::nullopt;
@@ -113,19 +154,29 @@ std::optional<Contraction> match(linalg::GenericOp op) {
     return map.getResultPosition(getAffineDimExpr(d, op.getContext()))
         .has_value();
   };
-  for (unsigned bIdx : {1u, 0u}) {
-    unsigned aIdx = 1 - bIdx;
-    if (lastIs(maps[bIdx], c.n) && !uses(maps[aIdx], c.n) &&
-        !uses(maps[bIdx], c.m)) {
-      c.a = aIdx;
-      c.b = bIdx;
-      break;
-    }
-    if (bIdx == 0)
+  if (packedInput >= 0) {
+    auto [n, k, group] = *packedMap(maps[packedInput]);
+    c.b = packedInput;
+    c.a = 1 - packedInput;
+    c.group = group;
+    if (n != c.n || c.reductions.size() != 1 || k != c.reductions[0] ||
+        uses(maps[c.a], c.n))
       return std::nullopt;
+  } else {
+    for (unsigned bIdx : {1u, 0u}) {
+      unsigned aIdx = 1 - bIdx;
+      if (lastIs(maps[bIdx], c.n) && !uses(maps[aIdx], c.n) &&
+          !uses(maps[bIdx], c.m)) {
+        c.a = aIdx;
+        c.b = bIdx;
+        break;
+      }
+      if (bIdx == 0)
+        return std::nullopt;
+    }
   }
-  if (!hasUnitInnerStride(op.getDpsInputOperand(c.b)->get()) ||
-      !hasUnitInnerStride(op.getDpsInitOperand(0)->get()))
+  if (buffers && (!hasUnitInnerStride(op.getDpsInputOperand(c.b)->get()) ||
+                  !hasUnitInnerStride(op.getDpsInitOperand(0)->get())))
     return std::nullopt;
   return c;
 }
@@ -175,19 +226,53 @@ public:
     jEnd->setAttr(loom::kParallelEndAttr, b.getUnitAttr());
     nHi = arith::MinUIOp::create(
         b, loc, arith::MulIOp::create(b, loc, jEnd, cst(grain)), N);
+    // With enough rows to reuse it, each (panel, reduction block) of B is
+    // first copied into a contiguous buffer, vector by vector (B's rows are
+    // often a power of two apart, so that a block read in place conflicts
+    // in the caches and the TLB); with few rows (a GEMV), B is read once,
+    // in place.
+    Value packBuf;
+    Value usePack;
+    if (packable()) {
+      Value rowsTotal = sizes[c.m];
+      for (unsigned d : c.outer)
+        rowsTotal = arith::MulIOp::create(b, loc, rowsTotal, sizes[d]);
+      usePack = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge,
+                                      rowsTotal, cst(kPackMinRows));
+      Value count =
+          arith::SelectOp::create(b, loc, usePack, cst(panelVectors), one);
+      auto bufType = MemRefType::get(
+          {ShapedType::kDynamic, kBlock + kPackPad, width}, b.getF32Type());
+      packBuf = memref::AllocOp::create(b, loc, bufType, ValueRange{count},
+                                        b.getI64IntegerAttr(64));
+    }
     int64_t panel = width * panelVectors;
     auto panels = scf::ForOp::create(b, loc, nLo, nHi, cst(panel));
-    b.setInsertionPointToStart(panels.getBody());
-    p0 = panels.getInductionVar();
-    if (c.reductions.size() == 1) {
-      unsigned d = c.reductions[0];
-      auto blocks = scf::ForOp::create(b, loc, zero, sizes[d], cst(kBlock));
-      b.setInsertionPointToStart(blocks.getBody());
-      kLo = blocks.getInductionVar();
-      kHi = arith::MinUIOp::create(
-          b, loc, arith::AddIOp::create(b, loc, kLo, cst(kBlock)), sizes[d]);
+    {
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPointToStart(panels.getBody());
+      p0 = panels.getInductionVar();
+      if (c.reductions.size() == 1) {
+        unsigned d = c.reductions[0];
+        auto blocks = scf::ForOp::create(b, loc, zero, sizes[d], cst(kBlock));
+        b.setInsertionPointToStart(blocks.getBody());
+        kLo = blocks.getInductionVar();
+        kHi = arith::MinUIOp::create(
+            b, loc, arith::AddIOp::create(b, loc, kLo, cst(kBlock)), sizes[d]);
+      }
+      if (packBuf) {
+        auto ifPack = scf::IfOp::create(b, loc, usePack, /*withElse=*/true);
+        b.setInsertionPointToStart(ifPack.thenBlock());
+        pack(packBuf);
+        packed = packBuf;
+        buildOuter(0);
+        packed = Value();
+        b.setInsertionPointToStart(ifPack.elseBlock());
+      }
+      buildOuter(0);
     }
-    buildOuter(0);
+    if (packBuf)
+      memref::DeallocOp::create(b, loc, packBuf);
   }
 
 private:
@@ -208,7 +293,53 @@ private:
   VectorType vecType, maskType;
   SmallVector<Value> sizes, ivs;
 
+  // B packing: rows needed to pay for the copy, and padding of the packed
+  // vectors' stride (kBlock + kPackPad rows of `width` floats, not a power
+  // of two).
+  static constexpr int64_t kPackMinRows = 16;
+  static constexpr int64_t kPackPad = 2;
+  Value packed; // the packed block of B, while building its kernels
+
   Value cst(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+
+  /// B can be packed per (panel, reduction block) when it is a plain
+  /// [k, n] matrix: a single reduction, no outer (batch) index.
+  bool packable() {
+    AffineMap bMap = maps[c.b];
+    return !c.group && c.reductions.size() == 1 && bMap.getNumResults() == 2 &&
+           bMap.getDimPosition(0) == c.reductions[0];
+  }
+
+  /// Copies B[kLo:kHi, p0:p0+panel) (clipped to the kernel's columns, the
+  /// rest zero: a partial tile's masked-off lanes compute on zeros, never on
+  /// uninitialized memory) into `buf`: vector v of row k at
+  /// buf[v, k - kLo, :].
+  void pack(Value buf) {
+    OpBuilder::InsertionGuard g(b);
+    Value panelEnd = arith::MinUIOp::create(
+        b, loc, arith::AddIOp::create(b, loc, p0, cst(panelVectors * width)),
+        nHi);
+    auto ks = scf::ForOp::create(b, loc, kLo, kHi, one);
+    b.setInsertionPointToStart(ks.getBody());
+    Value k = ks.getInductionVar();
+    Value kRel = arith::SubIOp::create(b, loc, k, kLo);
+    auto vs = scf::ForOp::create(b, loc, zero, cst(panelVectors), one);
+    b.setInsertionPointToStart(vs.getBody());
+    Value v = vs.getInductionVar();
+    Value col = arith::AddIOp::create(
+        b, loc, p0, arith::MulIOp::create(b, loc, v, cst(width)));
+    Value left = arith::SubIOp::create(
+        b, loc, arith::MaxSIOp::create(b, loc, panelEnd, col), col);
+    Value mask =
+        vector::CreateMaskOp::create(b, loc, maskType, ValueRange{left});
+    Value zeros = arith::ConstantOp::create(
+        b, loc, vecType, DenseElementsAttr::get(vecType, 0.0f));
+    ivs[c.reductions[0]] = k;
+    ivs[c.n] = col;
+    Value row = vector::MaskedLoadOp::create(b, loc, vecType, B,
+                                             indices(maps[c.b]), mask, zeros);
+    vector::StoreOp::create(b, loc, row, buf, ValueRange{v, kRel, zero});
+  }
 
   /// An operand's indices from the current loop ivs.
   SmallVector<Value> indices(AffineMap map) {
@@ -268,23 +399,44 @@ private:
     Value panelEnd = arith::MinUIOp::create(
         b, loc, arith::AddIOp::create(b, loc, p0, cst(panelVectors * width)),
         nHi);
-    auto tiles = scf::ForOp::create(b, loc, p0, panelEnd, cst(nv * width));
-    b.setInsertionPointToStart(tiles.getBody());
-    tile(m0, tiles.getInductionVar(), mr, nv);
+    // Full tiles load and store whole vectors; only a last, partial tile
+    // uses masks (masked loads are slow on some CPUs, and their mask
+    // registers would push the accumulators out of the register file).
+    Value step = cst(nv * width);
+    Value full = arith::MulIOp::create(
+        b, loc,
+        arith::DivUIOp::create(
+            b, loc, arith::SubIOp::create(b, loc, panelEnd, p0), step),
+        step);
+    Value fullEnd = arith::AddIOp::create(b, loc, p0, full);
+    auto tiles = scf::ForOp::create(b, loc, p0, fullEnd, step);
+    {
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPointToStart(tiles.getBody());
+      tile(m0, tiles.getInductionVar(), mr, nv, /*masked=*/false);
+    }
+    Value partial = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                          fullEnd, panelEnd);
+    auto edge = scf::IfOp::create(b, loc, partial, /*withElseRegion=*/false);
+    b.setInsertionPointToStart(edge.thenBlock());
+    tile(m0, fullEnd, mr, nv, /*masked=*/true);
   }
 
-  /// One MR × NR tile at (m0, n0).
-  void tile(Value m0, Value n0, int64_t mr, int64_t nv) {
+  /// One MR × NR tile at (m0, n0); `masked` for a tile that may reach past
+  /// the kernel's last column.
+  void tile(Value m0, Value n0, int64_t mr, int64_t nv, bool masked) {
     curVectors = nv;
     Value N = nHi;
     SmallVector<Value> colStarts;
     masks.clear();
     for (int64_t j = 0; j < curVectors; ++j) {
       Value start = arith::AddIOp::create(b, loc, n0, cst(j * width));
-      Value left = arith::SubIOp::create(
-          b, loc, arith::MaxSIOp::create(b, loc, N, start), start);
-      masks.push_back(
-          vector::CreateMaskOp::create(b, loc, maskType, ValueRange{left}));
+      if (masked) {
+        Value left = arith::SubIOp::create(
+            b, loc, arith::MaxSIOp::create(b, loc, N, start), start);
+        masks.push_back(
+            vector::CreateMaskOp::create(b, loc, maskType, ValueRange{left}));
+      }
       colStarts.push_back(start);
     }
     passThru = arith::ConstantOp::create(b, loc, vecType,
@@ -301,16 +453,27 @@ private:
                          : m0);
     for (int64_t i = 0; i < mr; ++i)
       for (int64_t j = 0; j < curVectors; ++j)
-        accs.push_back(vector::MaskedLoadOp::create(
-            b, loc, vecType, C, cIndices(rowIdx[i], colStarts[j]), masks[j],
-            passThru));
+        accs.push_back(load(C, cIndices(rowIdx[i], colStarts[j]), j));
     // The reduction loops, innermost, carrying the accumulators.
     accs = reduce(0, accs, rowIdx, colStarts);
     for (int64_t i = 0; i < mr; ++i)
       for (int64_t j = 0; j < curVectors; ++j)
-        vector::MaskedStoreOp::create(b, loc, C,
-                                      cIndices(rowIdx[i], colStarts[j]),
-                                      masks[j], accs[i * curVectors + j]);
+        store(accs[i * curVectors + j], C, cIndices(rowIdx[i], colStarts[j]),
+              j);
+  }
+
+  /// Vector j of the tile's columns, masked in a partial tile.
+  Value load(Value mem, ValueRange idx, int64_t j) {
+    if (masks.empty())
+      return vector::LoadOp::create(b, loc, vecType, mem, idx);
+    return vector::MaskedLoadOp::create(b, loc, vecType, mem, idx, masks[j],
+                                        passThru);
+  }
+  void store(Value v, Value mem, ValueRange idx, int64_t j) {
+    if (masks.empty())
+      vector::StoreOp::create(b, loc, v, mem, idx);
+    else
+      vector::MaskedStoreOp::create(b, loc, mem, idx, masks[j], v);
   }
 
   SmallVector<Value> reduce(unsigned k, ValueRange accs, ArrayRef<Value> rowIdx,
@@ -335,10 +498,34 @@ private:
   SmallVector<Value> step(ValueRange accs, ArrayRef<Value> rowIdx,
                           ArrayRef<Value> colStarts) {
     SmallVector<Value> bs;
+    if (packed) {
+      // The packed block is zero past the last column: no masks.
+      Value kRel = arith::SubIOp::create(b, loc, ivs[c.reductions[0]], kLo);
+      Value v0 = arith::DivUIOp::create(
+          b, loc, arith::SubIOp::create(b, loc, colStarts[0], p0), cst(width));
+      for (int64_t j = 0; j < curVectors; ++j) {
+        Value v =
+            j ? arith::AddIOp::create(b, loc, v0, cst(j)).getResult() : v0;
+        bs.push_back(vector::LoadOp::create(b, loc, vecType, packed,
+                                            ValueRange{v, kRel, zero}));
+      }
+    }
     for (auto [j, start] : llvm::enumerate(colStarts)) {
+      if (packed)
+        break;
+      if (c.group) {
+        // Packed at load time: vector j at B[start / G, k, start % G] (a
+        // tile's vectors never straddle groups: G is a multiple of the
+        // width). Past the last group, a partial tile's mask is all false.
+        Value g = cst(c.group);
+        Value idx[] = {arith::DivUIOp::create(b, loc, start, g),
+                       ivs[c.reductions[0]],
+                       arith::RemUIOp::create(b, loc, start, g)};
+        bs.push_back(load(B, idx, j));
+        continue;
+      }
       ivs[c.n] = start;
-      bs.push_back(vector::MaskedLoadOp::create(
-          b, loc, vecType, B, indices(maps[c.b]), masks[j], passThru));
+      bs.push_back(load(B, indices(maps[c.b]), j));
     }
     SmallVector<Value> out;
     for (auto [i, row] : llvm::enumerate(rowIdx)) {
@@ -364,6 +551,8 @@ struct VectorizeContractions
         found.push_back(*c);
     });
     for (Contraction &c : found) {
+      if (c.group % vectorWidth)
+        continue; // packed panels narrower than a vector: plain loops
       c.op->emitRemark() << "matmul as a register-blocked kernel: "
                          << int64_t(rows) << "x"
                          << int64_t(vectors) * int64_t(vectorWidth)
@@ -373,6 +562,192 @@ struct VectorizeContractions
       KernelBuilder(b, c.op.getLoc(), c, vectorWidth, vectors, rows).build();
       c.op.erase();
     }
+  }
+};
+
+/// Folds runs of consecutive same-kind loop dimensions of tensor
+/// contractions (see Passes.td).
+struct CollapseContractionDims
+    : public loom::impl::LoomCollapseContractionDimsBase<
+          CollapseContractionDims> {
+  void runOnOperation() override {
+    SmallVector<linalg::GenericOp> found;
+    getOperation().walk([&](linalg::GenericOp op) {
+      if (match(op, /*buffers=*/false))
+        found.push_back(op);
+    });
+    IRRewriter rewriter(&getContext());
+    for (linalg::GenericOp op : found) {
+      SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+      auto iters = op.getIteratorTypesArray();
+      SmallVector<ReassociationIndices> folded;
+      for (int64_t d = 0, e = iters.size(); d < e;) {
+        ReassociationIndices run{d};
+        while (run.back() + 1 < e && iters[run.back() + 1] == iters[d]) {
+          ReassociationIndices next = run;
+          next.push_back(run.back() + 1);
+          if (!linalg::areDimSequencesPreserved(maps, {next}))
+            break;
+          run = std::move(next);
+        }
+        d = run.back() + 1;
+        if (run.size() > 1)
+          folded.push_back(std::move(run));
+      }
+      if (folded.empty())
+        continue;
+      rewriter.setInsertionPoint(op);
+      Location loc = op.getLoc();
+      auto collapsed = linalg::collapseOpIterationDims(
+          cast<linalg::LinalgOp>(op.getOperation()), folded, rewriter);
+      if (failed(collapsed))
+        continue;
+      emitRemark(loc) << "matmul dimensions folded: " << iters.size()
+                      << " loops become "
+                      << collapsed->collapsedOp.getNumLoops()
+                      << " (loom-collapse-contraction-dims)";
+      rewriter.replaceOp(op, collapsed->results);
+    }
+  }
+};
+
+/// Packs the parameter-derived B operands of tensor contractions into
+/// kPackGroup-column panels (see Passes.td).
+struct PackWeights : public loom::impl::LoomPackWeightsBase<PackWeights> {
+  void runOnOperation() override {
+    func::FuncOp f = getOperation();
+    if (f.isExternal() || f->hasAttr(loom::kPackAttr))
+      return;
+    Block &entry = f.getBody().front();
+    SmallVector<Contraction> found;
+    f.walk([&](linalg::GenericOp op) {
+      if (auto c = match(op, /*buffers=*/false); c && !c->group)
+        found.push_back(*c);
+    });
+    for (Contraction &c : found) {
+      AffineMap bMap = c.op.getIndexingMapsArray()[c.b];
+      Value B = c.op.getDpsInputOperand(c.b)->get();
+      auto type = dyn_cast<RankedTensorType>(B.getType());
+      if (bMap.getNumResults() != 2 || c.reductions.size() != 1 ||
+          bMap.getDimPosition(0) != c.reductions[0] || !type ||
+          !type.hasStaticShape() || !type.getElementType().isF32() ||
+          !fromParams(f, entry, B))
+        continue;
+      Value packed = packed_[B];
+      if (!packed) {
+        packed = pack(entry, B, type);
+        packed_[B] = packed;
+        int64_t K = type.getDimSize(0), N = type.getDimSize(1);
+        c.op->emitRemark() << "weight [" << K << ", " << N << "] packed into "
+                           << (N + kPackGroup - 1) / kPackGroup << " panels of "
+                           << kPackGroup
+                           << " columns for the matmul kernel, once when the "
+                              "weights are set (loom-pack-weights)";
+      }
+      rewrite(c, packed);
+    }
+    packed_.clear();
+    known.clear();
+  }
+
+private:
+  llvm::DenseMap<Value, Value> packed_; // B → its packed tensor
+  llvm::DenseMap<Value, bool> known;    // fromParams, memoized
+
+  /// Whether `v` is computed in the entry block from parameters (and
+  /// constants) only, as loom-split-weight-packing will move it.
+  bool fromParams(func::FuncOp f, Block &entry, Value v) {
+    if (auto arg = dyn_cast<BlockArgument>(v))
+      return arg.getOwner() == &entry &&
+             f.getArgAttr(arg.getArgNumber(), loom::kParamArgAttr);
+    auto it = known.find(v);
+    if (it != known.end())
+      return it->second;
+    known[v] = false; // no cycles in SSA, but be safe
+    Operation *def = v.getDefiningOp();
+    bool ok = def->getBlock() == &entry && isMemoryEffectFree(def);
+    bool anyParam = false;
+    if (ok)
+      def->walk([&](Operation *inner) {
+        for (Value x : inner->getOperands()) {
+          if (inner != def && x.getParentBlock() != &entry)
+            continue; // defined inside def's regions
+          Operation *xd = x.getDefiningOp();
+          if (xd && xd->getNumOperands() == 0 &&
+              (xd->hasTrait<OpTrait::ConstantLike>() ||
+               isa<tensor::EmptyOp>(xd)))
+            continue;
+          if (fromParams(f, entry, x))
+            anyParam = true;
+          else
+            ok = false;
+        }
+      });
+    known[v] = ok && anyParam;
+    return ok && anyParam;
+  }
+
+  /// Bp[g, k, j] = B[k, G·g + j] (0 past column N), right after B.
+  Value pack(Block &entry, Value B, RankedTensorType type) {
+    int64_t K = type.getDimSize(0), N = type.getDimSize(1);
+    int64_t groups = (N + kPackGroup - 1) / kPackGroup;
+    OpBuilder b(&getContext());
+    if (Operation *def = B.getDefiningOp())
+      b.setInsertionPointAfter(def);
+    else
+      b.setInsertionPointToStart(&entry);
+    Location loc = B.getLoc();
+    auto outType =
+        RankedTensorType::get({groups, K, kPackGroup}, type.getElementType());
+    Value empty = tensor::EmptyOp::create(b, loc, outType.getShape(),
+                                          outType.getElementType());
+    AffineMap id = b.getMultiDimIdentityMap(3);
+    auto gen = linalg::GenericOp::create(
+        b, loc, TypeRange{outType}, ValueRange{}, ValueRange{empty},
+        ArrayRef<AffineMap>{id},
+        SmallVector<utils::IteratorType>(3, utils::IteratorType::parallel),
+        [&](OpBuilder &nb, Location l, ValueRange) {
+          Value g = linalg::IndexOp::create(nb, l, 0);
+          Value k = linalg::IndexOp::create(nb, l, 1);
+          Value j = linalg::IndexOp::create(nb, l, 2);
+          Value n = arith::AddIOp::create(
+              nb, l,
+              arith::MulIOp::create(
+                  nb, l, g, arith::ConstantIndexOp::create(nb, l, kPackGroup)),
+              j);
+          Value last = arith::ConstantIndexOp::create(nb, l, N - 1);
+          Value clamped = arith::MinUIOp::create(nb, l, n, last);
+          Value x = tensor::ExtractOp::create(nb, l, B, ValueRange{k, clamped});
+          Value inside =
+              arith::CmpIOp::create(nb, l, arith::CmpIPredicate::ule, n, last);
+          Value zero = arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(0));
+          linalg::YieldOp::create(
+              nb, l,
+              ValueRange{arith::SelectOp::create(nb, l, inside, x, zero)});
+        });
+    return gen.getResult(0);
+  }
+
+  /// The contraction, reading B from its packed form.
+  void rewrite(Contraction &c, Value packed) {
+    MLIRContext *ctx = &getContext();
+    SmallVector<AffineMap> maps = c.op.getIndexingMapsArray();
+    unsigned numDims = maps[0].getNumDims();
+    AffineExpr n = getAffineDimExpr(c.n, ctx);
+    AffineExpr k = getAffineDimExpr(c.reductions[0], ctx);
+    maps[c.b] = AffineMap::get(
+        numDims, 0, {n.floorDiv(kPackGroup), k, n % kPackGroup}, ctx);
+    SmallVector<Value> inputs(c.op.getDpsInputs());
+    inputs[c.b] = packed;
+    OpBuilder b(c.op);
+    auto gen = linalg::GenericOp::create(
+        b, c.op.getLoc(), c.op.getResultTypes(), inputs, c.op.getDpsInits(),
+        maps, c.op.getIteratorTypesArray());
+    gen.getRegion().takeBody(c.op.getRegion());
+    for (NamedAttribute attr : c.op->getDiscardableAttrs())
+      gen->setAttr(attr.getName(), attr.getValue());
+    c.op->replaceAllUsesWith(gen->getResults());
+    c.op.erase();
   }
 };
 

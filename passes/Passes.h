@@ -15,6 +15,13 @@ namespace loom {
 #define GEN_PASS_REGISTRATION
 #include "passes/Passes.h.inc"
 
+/// The loom-level passes that build `<M>_grad` from `<M>_loss`: gate fusion
+/// and input hoisting first (so that the gradient inherits them), autodiff,
+/// then one weight-gradient matmul per backward scan state.
+constexpr const char *kGradientPipeline =
+    "loom-fuse-gate-matmuls,loom-hoist-input-projection,loom-differentiate,"
+    "loom-merge-weight-gradients";
+
 /// The unroll factor loom-unroll-time picks for a time loop when none is
 /// given (docs/rationale.md, "Performance").
 unsigned defaultTimeUnrollFactor(mlir::Operation *timeLoop);

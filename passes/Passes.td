@@ -98,6 +98,30 @@ def LoomHoistInputProjection
   let dependentDialects = ["::loom::LoomDialect"];
 }
 
+def LoomMergeWeightGradients
+    : Pass<"loom-merge-weight-gradients", "mlir::ModuleOp"> {
+  let summary = "sum a scan's per-step weight gradients in one matmul after it";
+  let description = [{
+    Run after `loom-differentiate`. A `loom.scan` state `acc` whose body only
+    does `acc + loom.linear_weight_grad(dy_t, x_t)` (the backward scan's
+    accumulation of a recurrent weight's gradient, one `[G, B] × [B, H]`
+    product per step that reads and writes all of `[G, H]`) stops being a
+    state: the scan instead outputs `dy_t` and `x_t` stacked over time
+    (reusing an output or input sequence that already holds them), and one
+    `loom.linear_weight_grad` over all `T·B` rows after the scan — a single
+    `[G, T·B] × [T·B, H]` matmul, as oneDNN's `merge_gemm_iter` — is added
+    to the state's initial value. With `lengths`, outputs of inactive steps
+    are 0, so their products still vanish; a term both of whose factors are
+    input slices is then left alone.
+
+    Example: the backward state `%gw` with
+    `%g = loom.linear_weight_grad %dy, %h` and `%gw1 = loom.add %gw, %g`
+    in the body becomes `%dys, ...= loom.scan ...` (outputting `%dy`) and
+    `loom.add %gw0, (loom.linear_weight_grad %dys, %hs)` after it.
+  }];
+  let dependentDialects = ["::loom::LoomDialect"];
+}
+
 def LoomTrainStep : Pass<"loom-train-step", "mlir::ModuleOp"> {
   let summary = "build the training step: gradient, clipping and optimizer update";
   let description = [{

@@ -11,6 +11,7 @@
 #include "tools/loom/Train.h"
 
 #include "ir/LoomOps.h"
+#include "passes/Passes.h"
 #include "runtime/Dataset.h"
 #include "runtime/SafeTensors.h"
 #include "runtime/Schedule.h"
@@ -174,10 +175,9 @@ struct Optim {
 
   std::string pipeline() const {
     auto b = [](bool v) { return v ? "true" : "false"; };
-    return "loom-fuse-gate-matmuls,loom-hoist-input-projection,"
-           "loom-differentiate,"
-           "loom-train-step{optimizer=" +
-           kind + " momentum=" + b(kind == "sgd" && momentum > 0) +
+    return std::string(kGradientPipeline) +
+           ",loom-train-step{optimizer=" + kind +
+           " momentum=" + b(kind == "sgd" && momentum > 0) +
            " nesterov=" + b(nesterov) + " weight-decay=" + b(weightDecay > 0) +
            " clip=" + b(clip > 0) + " l1=" + b(l1 > 0) + "}";
   }

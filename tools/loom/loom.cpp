@@ -10,6 +10,7 @@
 #include "codegen/Pipeline.h"
 #include "frontend/Frontend.h"
 #include "ir/LoomDialect.h"
+#include "passes/Passes.h"
 #include "reference/Interpreter.h"
 #include "runtime/FileIO.h"
 #include "runtime/Json.h"
@@ -648,9 +649,7 @@ static int runGrad() {
     return fail("model '" + base +
                 "' has no loss; add a line like `loss cross_entropy(logits, "
                 "targets)`");
-  if (mlir::failed(runPipeline(
-          *m->module, "loom-fuse-gate-matmuls,loom-hoist-input-projection,"
-                      "loom-differentiate")))
+  if (mlir::failed(runPipeline(*m->module, kGradientPipeline)))
     return fail("differentiating the model failed");
   auto gradFn = m->module->lookupSymbol<mlir::func::FuncOp>(base + "_grad");
   if (!gradFn)

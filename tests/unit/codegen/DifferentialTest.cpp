@@ -11,7 +11,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/Jit.h"
+#include "codegen/Pipeline.h"
 #include "frontend/Frontend.h"
+#include "passes/Passes.h"
 #include "reference/Interpreter.h"
 #include "runtime/ModelBinding.h"
 
@@ -23,6 +25,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <functional>
 #include <random>
 #include <sstream>
 
@@ -323,6 +326,69 @@ TEST(Differential, JitMatchesInterpreterOnRandomModels) {
   std::printf("worst error: %.3g of the forward tolerance\n", worst);
 }
 
+/// One model compiled once, with fixed random weights, checked against the
+/// interpreter on several inputs.
+struct FixedModel {
+  mlir::DialectRegistry registry;
+  std::unique_ptr<mlir::MLIRContext> context;
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  mlir::func::FuncOp func;
+  std::unique_ptr<JitModel> jit;
+  std::map<std::string, Tensor> weights;
+  reference::ParamMap refParams;
+
+  /// Compiles `source`'s model (or, with a `pipeline` building it, the
+  /// function `<model><suffix>`); weights uniform in ±scale(shape).
+  void compile(const char *source, Generator &gen,
+               const std::function<float(const std::vector<int64_t> &)> &scale,
+               const char *pipeline = nullptr, const char *suffix = "") {
+    registerCodegen(registry);
+    context = std::make_unique<mlir::MLIRContext>(registry);
+    auto parsed =
+        parseSource(llvm::MemoryBuffer::getMemBufferCopy(source, "m.loom"));
+    ASSERT_TRUE(parsed);
+    module = generate(*context, *parsed);
+    ASSERT_TRUE(module);
+    auto found = findModel(*module);
+    ASSERT_TRUE(found.ok());
+    func = *found;
+    if (pipeline) {
+      ASSERT_TRUE(mlir::succeeded(runPipeline(*module, pipeline)));
+      func = module->lookupSymbol<mlir::func::FuncOp>(func.getName().str() +
+                                                      suffix);
+      ASSERT_TRUE(func);
+    }
+    std::string error;
+    jit = JitModel::compile(*module, func.getName(), TargetOptions(), error);
+    ASSERT_TRUE(jit) << error;
+    for (const ParamInfo &p : parametersOf(func)) {
+      weights[p.name] =
+          Tensor::f32(p.shape, gen.values(product(p.shape), scale(p.shape)));
+      refParams[p.name] = toArray(weights[p.name]);
+    }
+  }
+
+  /// The JIT's outputs on `inputs` match the interpreter's (within the
+  /// forward tolerance, or `rtol` and `atol`).
+  void expectMatches(std::vector<Tensor> &inputs, double rtol = 1e-4,
+                     double atol = 1e-5) {
+    std::vector<reference::Array> refIn, expected;
+    for (const Tensor &t : inputs)
+      refIn.push_back(toArray(t));
+    std::string error;
+    ASSERT_TRUE(reference::run(func, refIn, refParams, expected, error))
+        << error;
+    std::vector<Tensor> actual;
+    ASSERT_TRUE(runJit(*jit, inputs, weights, expected, actual, error))
+        << error;
+    for (size_t k = 0; k < expected.size(); ++k)
+      for (size_t i = 0; i < expected[k].f.size(); ++i)
+        ASSERT_NEAR(actual[k].f32Data()[i], expected[k].f[i],
+                    atol + rtol * std::fabs(expected[k].f[i]))
+            << "output " << k << " element " << i;
+  }
+};
+
 // T and B are run-time sizes: one compiled model serves every (T, B),
 // including B = 1, without recompiling.
 TEST(Differential, OneCompilationServesEveryLengthAndBatch) {
@@ -333,27 +399,10 @@ model M(hidden = 5) {
   y, (h_n, c_n) = rnn: lstm(x, hidden, layers = 2, bidirectional = true, lengths = lengths)
   output y, h_n, c_n
 })";
-  mlir::DialectRegistry registry;
-  registerCodegen(registry);
-  mlir::MLIRContext context(registry);
-  auto parsed =
-      parseSource(llvm::MemoryBuffer::getMemBufferCopy(source, "m.loom"));
-  ASSERT_TRUE(parsed);
-  auto module = generate(context, *parsed);
-  ASSERT_TRUE(module);
-  auto func = findModel(*module);
-  ASSERT_TRUE(func.ok());
-  std::string error;
-  auto jit =
-      JitModel::compile(*module, func->getName(), TargetOptions(), error);
-  ASSERT_TRUE(jit) << error;
   Generator gen(42);
-  std::map<std::string, Tensor> weights;
-  reference::ParamMap refParams;
-  for (const ParamInfo &p : parametersOf(*func)) {
-    weights[p.name] = Tensor::f32(p.shape, gen.values(product(p.shape), 0.5f));
-    refParams[p.name] = toArray(weights[p.name]);
-  }
+  FixedModel m;
+  ASSERT_NO_FATAL_FAILURE(m.compile(
+      source, gen, [](const std::vector<int64_t> &) { return 0.5f; }));
   for (auto [T, B] :
        {std::pair<int64_t, int64_t>{1, 1}, {9, 1}, {4, 6}, {13, 3}}) {
     SCOPED_TRACE("T = " + std::to_string(T) + ", B = " + std::to_string(B));
@@ -363,19 +412,80 @@ model M(hidden = 5) {
     std::vector<Tensor> inputs{
         Tensor::f32({T, B, 3}, gen.values(T * B * 3, 1.0f)),
         Tensor::i64({B}, len)};
-    std::vector<reference::Array> refIn{toArray(inputs[0]), toArray(inputs[1])};
-    std::vector<reference::Array> expected;
-    ASSERT_TRUE(reference::run(*func, refIn, refParams, expected, error))
-        << error;
-    std::vector<Tensor> actual;
-    ASSERT_TRUE(runJit(*jit, inputs, weights, expected, actual, error))
-        << error;
-    for (size_t k = 0; k < expected.size(); ++k)
-      for (size_t i = 0; i < expected[k].f.size(); ++i)
-        ASSERT_NEAR(actual[k].f32Data()[i], expected[k].f[i],
-                    1e-5 + 1e-4 * std::fabs(expected[k].f[i]))
-            << "output " << k << " element " << i;
+    ASSERT_NO_FATAL_FAILURE(m.expectMatches(inputs));
   }
+}
+
+// Matmuls large enough for every path of the register-blocked kernel: B
+// packed at load time (every weight), B packed per (panel, reduction
+// block) at run time once there are 16 rows or more and read in place
+// below that (the backward's activations: see the gradient tests); several
+// reduction blocks (K > 256), several column panels and a partial last tile
+// (N not a multiple of the vector width), on one thread and split across
+// threads at a column range that ends inside a panel.
+TEST(Differential, LargeMatmulsMatchInterpreter) {
+  const char *source = R"(
+model Big() {
+  input x : f32[T, B, 300]
+  y = fc: linear(x, 77)
+  z = fc2: linear(y, 530)
+  h, s = rnn: rnn(x, 261)
+  output y, z, h, s
+})";
+  Generator gen(7);
+  FixedModel m;
+  ASSERT_NO_FATAL_FAILURE(
+      m.compile(source, gen, [](const std::vector<int64_t> &shape) {
+        return 1.0f / std::sqrt(float(shape.back()));
+      }));
+  for (unsigned threads : {1u, 2u})
+    for (auto [T, B] : {std::pair<int64_t, int64_t>{1, 1}, {3, 7}, {4, 20}}) {
+      SCOPED_TRACE("T = " + std::to_string(T) + ", B = " + std::to_string(B) +
+                   ", threads = " + std::to_string(threads));
+      m.jit->setThreads(threads);
+      std::vector<Tensor> inputs{
+          Tensor::f32({T, B, 300}, gen.values(T * B * 300, 1.0f))};
+      ASSERT_NO_FATAL_FAILURE(m.expectMatches(inputs));
+    }
+}
+
+// The same sizes through the gradient (loom grad's pipeline): the weight
+// gradients' B operands are activations, packed per block at run time with
+// 16 or more rows (here G = 261 or 530 rows, K = T·B up to 80, N = 300
+// columns: several panels, a partial last tile), and the input gradients
+// read the weights packed at load time; within the gradient tolerance.
+TEST(Differential, LargeWeightGradientsMatchInterpreter) {
+  const char *source = R"(
+model Big() {
+  input x : f32[T, B, 300]
+  input targets : i64[T, B]
+  y = fc: linear(x, 77)
+  h, s = rnn: rnn(y, 261)
+  z = fc2: linear(h, 530)
+  output z
+  loss cross_entropy(z, targets)
+})";
+  Generator gen(11);
+  FixedModel m;
+  ASSERT_NO_FATAL_FAILURE(m.compile(
+      source, gen,
+      [](const std::vector<int64_t> &shape) {
+        return 1.0f / std::sqrt(float(shape.back()));
+      },
+      kGradientPipeline, "_grad"));
+  for (unsigned threads : {1u, 2u})
+    for (auto [T, B] : {std::pair<int64_t, int64_t>{2, 1}, {4, 20}}) {
+      SCOPED_TRACE("T = " + std::to_string(T) + ", B = " + std::to_string(B) +
+                   ", threads = " + std::to_string(threads));
+      m.jit->setThreads(threads);
+      std::vector<int64_t> targets(T * B);
+      for (int64_t &t : targets)
+        t = gen.pick(0, 529);
+      std::vector<Tensor> inputs{
+          Tensor::f32({T, B, 300}, gen.values(T * B * 300, 1.0f)),
+          Tensor::i64({T, B}, targets)};
+      ASSERT_NO_FATAL_FAILURE(m.expectMatches(inputs, 1e-3, 1e-6));
+    }
 }
 
 } // namespace

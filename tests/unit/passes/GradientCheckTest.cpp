@@ -14,6 +14,7 @@
 #include "frontend/Frontend.h"
 #include "ir/LoomDialect.h"
 #include "ir/LoomOps.h"
+#include "passes/Passes.h"
 #include "reference/Interpreter.h"
 #include "runtime/ModelBinding.h"
 
@@ -33,13 +34,12 @@ struct GradCase {
   const char *name;
   const char *source;
   /// The passes before the check: the autodiff rules alone, or (for the
-  /// fused cases) the optimizations that loom train and loom grad run
-  /// before loom-differentiate.
+  /// fused cases) the whole pipeline loom train and loom grad run: fusion
+  /// and hoisting before loom-differentiate, merged weight gradients after.
   const char *pipeline = "loom-differentiate";
 };
 
-constexpr const char *kFused =
-    "loom-fuse-gate-matmuls,loom-hoist-input-projection,loom-differentiate";
+constexpr const char *kFused = kGradientPipeline;
 
 const GradCase kCases[] = {
     {"lstm_lm_lengths_bidir", R"(
@@ -226,6 +226,13 @@ TEST_P(GradientCheck, MatchesFiniteDifferences) {
     bool fused = false;
     module->walk([&](ConcatOp op) { fused |= !op->getParentOfType<ScanOp>(); });
     EXPECT_TRUE(fused);
+    // And the backward scans' weight gradients are merged after them.
+    bool merged = false, perStep = false;
+    module->walk([&](LinearWeightGradOp op) {
+      (op->getParentOfType<ScanOp>() ? perStep : merged) = true;
+    });
+    EXPECT_TRUE(merged);
+    EXPECT_FALSE(perStep);
   }
   auto lossFn = module->lookupSymbol<mlir::func::FuncOp>("M_loss");
   auto gradFn = module->lookupSymbol<mlir::func::FuncOp>("M_grad");
