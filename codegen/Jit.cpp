@@ -1,10 +1,20 @@
 //===- Jit.cpp - JIT-compiled model functions -------------------------===//
 #include "codegen/Jit.h"
 #include "codegen/Passes.h"
+#include "runtime/Memory.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/IRMapping.h"
+#include "llvm/Object/ObjectFile.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Process.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
 
 using namespace loom;
 
@@ -89,6 +99,9 @@ std::unique_ptr<JitModel> JitModel::compile(mlir::ModuleOp module,
   options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
   options.enableGDBNotificationListener = false;
   options.enablePerfNotificationListener = false;
+  const char *perfMap = std::getenv("LOOM_PERF_MAP");
+  bool writePerfMap = perfMap && *perfMap && std::string(perfMap) != "0";
+  options.enableObjectDump = writePerfMap;
   auto engine = mlir::ExecutionEngine::create(*clone, options, std::move(tm));
   if (!engine) {
     error = "JIT compilation failed: " + llvm::toString(engine.takeError());
@@ -101,10 +114,84 @@ std::unique_ptr<JitModel> JitModel::compile(mlir::ModuleOp module,
     symbols[interner(kParallelForSymbol)] = {
         llvm::orc::ExecutorAddr::fromPtr(&loom_parallel_for),
         llvm::JITSymbolFlags::Exported};
+    symbols[interner("_mlir_memref_to_llvm_alloc")] = {
+        llvm::orc::ExecutorAddr::fromPtr(&_mlir_memref_to_llvm_alloc),
+        llvm::JITSymbolFlags::Exported};
+    symbols[interner("_mlir_memref_to_llvm_free")] = {
+        llvm::orc::ExecutorAddr::fromPtr(&_mlir_memref_to_llvm_free),
+        llvm::JITSymbolFlags::Exported};
     return symbols;
   });
   model->setThreads(target.threads);
+  if (writePerfMap)
+    model->writePerfMap();
   return model;
+}
+
+/// LOOM_PERF_MAP=1: appends every compiled function's address range to
+/// /tmp/perf-<pid>.map, the file perf reads to name JIT code (the LLVM
+/// here has no perf JIT listener). The functions' offsets come from the
+/// object ORC linked, placed by one exported symbol's address (the object
+/// has one text section).
+void JitModel::writePerfMap() {
+  auto entryAddr = engine->lookup(entry.substr(std::strlen("_mlir_ciface_")));
+  if (!entryAddr) {
+    llvm::consumeError(entryAddr.takeError());
+    return;
+  }
+  llvm::SmallString<64> objPath;
+  if (llvm::sys::fs::createTemporaryFile("loom-jit", "o", objPath))
+    return;
+  engine->dumpToObjectFile(objPath);
+  auto buffer = llvm::MemoryBuffer::getFile(objPath);
+  llvm::sys::fs::remove(objPath);
+  if (!buffer)
+    return;
+  auto obj = llvm::object::ObjectFile::createObjectFile(**buffer);
+  if (!obj) {
+    llvm::consumeError(obj.takeError());
+    return;
+  }
+  std::vector<std::pair<uint64_t, std::string>> funcs; // offset, name
+  uint64_t entryOffset = 0;
+  bool found = false;
+  for (const llvm::object::SymbolRef &sym : (*obj)->symbols()) {
+    auto type = sym.getType();
+    auto name = sym.getName();
+    auto addr = sym.getAddress();
+    if (!type || !name || !addr ||
+        *type != llvm::object::SymbolRef::ST_Function) {
+      if (!type)
+        llvm::consumeError(type.takeError());
+      if (!name)
+        llvm::consumeError(name.takeError());
+      if (!addr)
+        llvm::consumeError(addr.takeError());
+      continue;
+    }
+    funcs.push_back({*addr, name->str()});
+    if (*name == entry.substr(std::strlen("_mlir_ciface_"))) {
+      entryOffset = *addr;
+      found = true;
+    }
+  }
+  if (!found)
+    return;
+  std::sort(funcs.begin(), funcs.end());
+  std::error_code ec;
+  llvm::raw_fd_ostream os(
+      "/tmp/perf-" + std::to_string(llvm::sys::Process::getProcessId()) +
+          ".map",
+      ec, llvm::sys::fs::OF_Append);
+  if (ec)
+    return;
+  uint64_t base = uint64_t(*entryAddr) - entryOffset;
+  for (size_t k = 0; k < funcs.size(); ++k) {
+    uint64_t size =
+        k + 1 < funcs.size() ? funcs[k + 1].first - funcs[k].first : 4096;
+    os << llvm::format_hex_no_prefix(base + funcs[k].first, 1) << " "
+       << llvm::format_hex_no_prefix(size, 1) << " " << funcs[k].second << "\n";
+  }
 }
 
 void JitModel::setThreads(unsigned n) {

@@ -64,6 +64,7 @@ public:
 private:
   bool invoke(const std::string &fn, const std::vector<unsigned> &fnRanks,
               const std::vector<const BufferRef *> &all, std::string &error);
+  void writePerfMap();
 
   std::unique_ptr<mlir::ExecutionEngine> engine;
   std::unique_ptr<ThreadPool> pool; // null: single-threaded

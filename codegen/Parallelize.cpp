@@ -18,7 +18,10 @@
 #include "codegen/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/RegionUtils.h"
@@ -54,6 +57,129 @@ int64_t workPerOuterIteration(linalg::LinalgOp op) {
   return elements * bodyOps;
 }
 
+/// A reduction generic in registers: parallel dims outermost, then the
+/// reductions, one output indexed by (some of) the parallel dims whose
+/// element the body reads only to combine it (`acc + f(...)` or
+/// `max(acc, f(...))`) with what it yields. Lowered to loops in which the
+/// accumulator is an scf.for iter_arg (loaded before the reduction loops,
+/// stored after), not a load and a store per iteration as
+/// convert-linalg-to-loops emits: in an outlined function LLVM cannot prove
+/// that the output does not alias the inputs, so it could neither keep the
+/// sum in a register nor vectorize the loop. The sum is marked `reassoc`
+/// so that LLVM may vectorize it (a softmax's Σ exp over a 10000-word
+/// vocabulary): the order then depends on the target's vector width, never
+/// on the number of threads.
+struct ReductionLowering {
+  linalg::GenericOp op;
+  Operation *combiner = nullptr;
+  unsigned numParallel = 0;
+
+  static std::optional<ReductionLowering> match(linalg::GenericOp op) {
+    if (!op.hasPureBufferSemantics() || op.getNumDpsInits() != 1 ||
+        op.getNumResults() != 0)
+      return std::nullopt;
+    auto iters = op.getIteratorTypesArray();
+    unsigned p = 0;
+    while (p < iters.size() && iters[p] == utils::IteratorType::parallel)
+      ++p;
+    if (p == iters.size())
+      return std::nullopt;
+    for (unsigned d = p; d < iters.size(); ++d)
+      if (iters[d] != utils::IteratorType::reduction)
+        return std::nullopt;
+    // The output is indexed by parallel dims only.
+    AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+    for (AffineExpr e : outMap.getResults()) {
+      auto d = dyn_cast<AffineDimExpr>(e);
+      if (!d || d.getPosition() >= p)
+        return std::nullopt;
+    }
+    Block &body = op.getRegion().front();
+    BlockArgument acc = body.getArguments().back();
+    auto yield = cast<linalg::YieldOp>(body.getTerminator());
+    if (!acc.hasOneUse() || yield.getNumOperands() != 1)
+      return std::nullopt;
+    Operation *comb = *acc.getUsers().begin();
+    if (comb != yield.getOperand(0).getDefiningOp() ||
+        !isa<arith::AddFOp, arith::MaximumFOp, arith::MaxNumFOp>(comb))
+      return std::nullopt;
+    return ReductionLowering{op, comb, p};
+  }
+
+  void lower(IRRewriter &rewriter, bool markParallel) {
+    Location loc = op.getLoc();
+    rewriter.setInsertionPoint(op);
+    SmallVector<Range, 4> ranges = cast<linalg::LinalgOp>(op.getOperation())
+                                       .createLoopRanges(rewriter, loc);
+    SmallVector<Value> ivs(ranges.size());
+    Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
+    Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
+    auto size = [&](unsigned d) {
+      return getValueOrCreateConstantIndexOp(rewriter, loc, ranges[d].size);
+    };
+    auto indices = [&](AffineMap map) {
+      SmallVector<Value> idx;
+      for (AffineExpr e : map.getResults())
+        idx.push_back(ivs[cast<AffineDimExpr>(e).getPosition()]);
+      return idx;
+    };
+    OpBuilder::InsertionGuard g(rewriter);
+    // Parallel loops.
+    for (unsigned d = 0; d < numParallel; ++d) {
+      auto loop = scf::ForOp::create(rewriter, loc, zero, size(d), one);
+      if (d == 0 && markParallel)
+        loop->setAttr(kParallelAttr, rewriter.getStringAttr("iterations"));
+      rewriter.setInsertionPointToStart(loop.getBody());
+      ivs[d] = loop.getInductionVar();
+    }
+    OpOperand *out = op.getDpsInitOperand(0);
+    SmallVector<Value> outIdx = indices(op.getMatchingIndexingMap(out));
+    Value init = memref::LoadOp::create(rewriter, loc, out->get(), outIdx);
+    // Reduction loops carrying the accumulator.
+    SmallVector<scf::ForOp> loops;
+    Value acc = init;
+    for (unsigned d = numParallel; d < ranges.size(); ++d) {
+      auto loop = scf::ForOp::create(rewriter, loc, zero, size(d), one,
+                                     ValueRange{acc});
+      if (!loops.empty())
+        scf::YieldOp::create(rewriter, loc, loop.getResults());
+      rewriter.setInsertionPointToStart(loop.getBody());
+      ivs[d] = loop.getInductionVar();
+      acc = loop.getRegionIterArgs()[0];
+      loops.push_back(loop);
+    }
+    // The body, on loaded elements.
+    Block &body = op.getRegion().front();
+    IRMapping map;
+    for (OpOperand *in : op.getDpsInputOperands()) {
+      BlockArgument arg = body.getArgument(in->getOperandNumber());
+      if (isa<MemRefType>(in->get().getType()))
+        map.map(arg,
+                memref::LoadOp::create(rewriter, loc, in->get(),
+                                       indices(op.getMatchingIndexingMap(in))));
+      else
+        map.map(arg, in->get());
+    }
+    map.map(body.getArguments().back(), acc);
+    for (Operation &inner : body.without_terminator()) {
+      if (auto index = dyn_cast<linalg::IndexOp>(&inner)) {
+        map.map(index.getResult(), ivs[index.getDim()]);
+        continue;
+      }
+      Operation *clone = rewriter.clone(inner, map);
+      if (&inner == combiner)
+        if (auto add = dyn_cast<arith::AddFOp>(clone))
+          add.setFastmath(add.getFastmath() | arith::FastMathFlags::reassoc);
+    }
+    Value next = map.lookup(combiner->getResult(0));
+    scf::YieldOp::create(rewriter, loc, next);
+    rewriter.setInsertionPointAfter(loops.front());
+    memref::StoreOp::create(rewriter, loc, loops.front().getResult(0),
+                            out->get(), outIdx);
+    rewriter.eraseOp(op);
+  }
+};
+
 struct LinalgToLoops : public loom::impl::LoomLinalgToLoopsBase<LinalgToLoops> {
   using LoomLinalgToLoopsBase::LoomLinalgToLoopsBase;
 
@@ -70,6 +196,11 @@ struct LinalgToLoops : public loom::impl::LoomLinalgToLoopsBase<LinalgToLoops> {
       bool parallelOuter = !iters.empty() &&
                            iters[0] == utils::IteratorType::parallel &&
                            workPerOuterIteration(op) >= minWork;
+      if (auto generic = dyn_cast<linalg::GenericOp>(op.getOperation()))
+        if (auto red = ReductionLowering::match(generic)) {
+          red->lower(rewriter, parallelOuter && red->numParallel > 0);
+          continue;
+        }
       rewriter.setInsertionPoint(op);
       FailureOr<linalg::LinalgLoops> loops = linalgOpToLoops(rewriter, op);
       if (failed(loops)) {

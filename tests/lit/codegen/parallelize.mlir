@@ -120,3 +120,39 @@ func.func @strided(%m: memref<?xf32>, %lb: index, %ub: index) {
   } {loom.parallel = "iterations"}
   return
 }
+
+// -----
+
+// A row reduction (a softmax's Σ exp(x - max) over a 10000-word row): the
+// parallel loop over rows is marked; the sum lives in an iter_arg of the
+// reduction loop (loaded before it, stored after), marked reassoc so that
+// LLVM can vectorize it, instead of a load and a store of the output per
+// element; linalg.index reads the loop's induction variable.
+#x = affine_map<(i, j) -> (i, j)>
+#r = affine_map<(i, j) -> (i)>
+// MARK-LABEL: func.func @row_sum
+// MARK: scf.for %[[I:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
+// MARK: %[[INIT:.*]] = memref.load %arg2[%[[I]]]
+// MARK: %[[SUM:.*]] = scf.for %[[J:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%[[ACC:.*]] = %[[INIT]]) -> (f32) {
+// MARK: %[[X:.*]] = memref.load %arg0[%[[I]], %[[J]]]
+// MARK: %[[M:.*]] = memref.load %arg1[%[[I]]]
+// MARK: %[[D:.*]] = arith.subf %[[X]], %[[M]]
+// MARK: %[[E:.*]] = math.exp %[[D]]
+// MARK: %[[JF:.*]] = arith.index_cast %[[J]]
+// MARK: %[[S:.*]] = arith.addf %[[ACC]], %[[E]] fastmath<reassoc>
+// MARK: scf.yield %[[S]]
+// MARK: memref.store %[[SUM]], %arg2[%[[I]]]
+// MARK: } {loom.parallel = "iterations"}
+func.func @row_sum(%x: memref<?x10000xf32>, %m: memref<?xf32>, %s: memref<?xf32>) {
+  linalg.generic {indexing_maps = [#x, #r, #r], iterator_types = ["parallel", "reduction"]}
+      ins(%x, %m : memref<?x10000xf32>, memref<?xf32>) outs(%s : memref<?xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %d = arith.subf %a, %b : f32
+    %e = math.exp %d : f32
+    %j = linalg.index 1 : index
+    %ji = arith.index_cast %j : index to i64
+    %t = arith.addf %acc, %e : f32
+    linalg.yield %t : f32
+  }
+  return
+}

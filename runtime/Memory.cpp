@@ -1,0 +1,64 @@
+//===- Memory.cpp - the heap of compiled code -------------------------===//
+#include "runtime/Memory.h"
+
+#include <cstdlib>
+#include <vector>
+
+namespace {
+
+/// A header before every block: its usable size. 16 bytes keep malloc's
+/// alignment for the block itself.
+struct alignas(16) Header {
+  uint64_t size;
+};
+
+struct Cache {
+  std::vector<Header *> blocks; // free, most recently freed last
+  std::size_t bytes = 0;
+  ~Cache() {
+    for (Header *h : blocks)
+      std::free(h);
+  }
+};
+
+Cache &cache() {
+  thread_local Cache c;
+  return c;
+}
+
+} // namespace
+
+extern "C" void *_mlir_memref_to_llvm_alloc(uint64_t size) {
+  if (size >= loom::kCachedBlockMin) {
+    Cache &c = cache();
+    for (size_t k = c.blocks.size(); k-- > 0;)
+      if (c.blocks[k]->size == size) {
+        Header *h = c.blocks[k];
+        c.blocks.erase(c.blocks.begin() + k);
+        c.bytes -= size;
+        return h + 1;
+      }
+  }
+  auto *h = static_cast<Header *>(std::malloc(sizeof(Header) + size));
+  if (!h)
+    return nullptr;
+  h->size = size;
+  return h + 1;
+}
+
+extern "C" void _mlir_memref_to_llvm_free(void *ptr) {
+  if (!ptr)
+    return;
+  Header *h = static_cast<Header *>(ptr) - 1;
+  if (h->size >= loom::kCachedBlockMin) {
+    Cache &c = cache();
+    if (c.bytes + h->size <= loom::kCacheBytesMax) {
+      c.blocks.push_back(h);
+      c.bytes += h->size;
+      return;
+    }
+  }
+  std::free(h);
+}
+
+std::size_t loom::cachedBytes() { return cache().bytes; }

@@ -1,0 +1,36 @@
+//===- Memory.h - the heap of compiled code ---------------------*- C++ -*-===//
+//
+// Compiled code allocates its intermediate buffers through
+// `_mlir_memref_to_llvm_alloc` / `_mlir_memref_to_llvm_free`
+// (finalize-memref-to-llvm's generic functions), which loom implements here:
+// malloc and free, except that freed blocks of 64 KiB or more are kept in a
+// per-thread cache (at most 256 MiB per thread) and handed out again for the
+// same size. A training or inference step allocates the same large buffers
+// on every call; from glibc each would be a fresh mmap whose pages fault in
+// and are zeroed on every step.
+//
+//===----------------------------------------------------------------------===//
+#ifndef LOOM_RUNTIME_MEMORY_H
+#define LOOM_RUNTIME_MEMORY_H
+
+#include <cstddef>
+#include <cstdint>
+
+extern "C" {
+void *_mlir_memref_to_llvm_alloc(uint64_t size);
+void _mlir_memref_to_llvm_free(void *ptr);
+}
+
+namespace loom {
+
+/// Blocks at least this large are cached when freed.
+constexpr std::size_t kCachedBlockMin = std::size_t(64) << 10;
+/// Bytes a thread's cache keeps at most.
+constexpr std::size_t kCacheBytesMax = std::size_t(256) << 20;
+
+/// Bytes held by the calling thread's cache (for tests).
+std::size_t cachedBytes();
+
+} // namespace loom
+
+#endif

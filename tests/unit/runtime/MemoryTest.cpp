@@ -1,0 +1,56 @@
+//===- MemoryTest.cpp - the heap of compiled code ---------------------===//
+#include "runtime/Memory.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <thread>
+
+using namespace loom;
+
+namespace {
+
+// A freed large block comes back for the next allocation of its size (the
+// pages are already mapped), and leaves the cache when it does.
+TEST(MemoryTest, LargeBlocksAreReusedForTheSameSize) {
+  size_t before = cachedBytes();
+  void *a = _mlir_memref_to_llvm_alloc(kCachedBlockMin * 3);
+  ASSERT_NE(a, nullptr);
+  std::memset(a, 1, kCachedBlockMin * 3);
+  _mlir_memref_to_llvm_free(a);
+  EXPECT_EQ(cachedBytes(), before + kCachedBlockMin * 3);
+  void *other = _mlir_memref_to_llvm_alloc(kCachedBlockMin * 2);
+  void *b = _mlir_memref_to_llvm_alloc(kCachedBlockMin * 3);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(other, b);
+  EXPECT_EQ(cachedBytes(), before);
+  _mlir_memref_to_llvm_free(b);
+  _mlir_memref_to_llvm_free(other);
+}
+
+// Small blocks go straight back to malloc; blocks are 16-byte aligned.
+TEST(MemoryTest, SmallBlocksAreNotCached) {
+  size_t before = cachedBytes();
+  void *p = _mlir_memref_to_llvm_alloc(100);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 16, 0u);
+  _mlir_memref_to_llvm_free(p);
+  EXPECT_EQ(cachedBytes(), before);
+  _mlir_memref_to_llvm_free(nullptr);
+}
+
+// A thread keeps at most kCacheBytesMax; beyond that, freed blocks are
+// released.
+TEST(MemoryTest, CacheIsBounded) {
+  std::thread([] {
+    const size_t size = kCacheBytesMax / 4 + 1;
+    void *blocks[5];
+    for (void *&p : blocks)
+      p = _mlir_memref_to_llvm_alloc(size);
+    for (void *p : blocks)
+      _mlir_memref_to_llvm_free(p);
+    EXPECT_EQ(cachedBytes(), 3 * size);
+  }).join();
+}
+
+} // namespace
