@@ -69,5 +69,9 @@ if [[ "${SKIP_PEERS:-0}" != 1 ]]; then
   fi
 fi
 
-python3 bench/report.py "$OUT" "$PEERS" "bench/run.sh (CONFIGS=$CONFIGS)" > bench/RESULTS.md
+isa=AVX2
+grep -qw avx512f /proc/cpuinfo && isa=AVX-512
+host="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $isa, $(nproc) cores"
+python3 bench/report.py "$OUT" "$PEERS" \
+  "REPS=${REPS:-20} THREADS_LIST=\"${THREADS_LIST:-1 2}\" bench/run.sh (CONFIGS=$CONFIGS; host: $host)" > bench/RESULTS.md
 echo "[bench] wrote bench/RESULTS.md" >&2
