@@ -9,6 +9,7 @@
 #define LOOM_CODEGEN_JIT_H
 
 #include "codegen/Pipeline.h"
+#include "runtime/Memory.h"
 #include "runtime/ThreadPool.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -77,7 +78,7 @@ private:
   std::vector<unsigned> packParams;
   std::vector<unsigned> packRanks;
   std::vector<BufferRef> packed;
-  std::vector<std::vector<float>> packedData;
+  std::vector<std::vector<float, LongLivedAllocator<float>>> packedData;
   std::vector<BufferRef> currentWeights;
 };
 

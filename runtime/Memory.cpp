@@ -4,6 +4,10 @@
 #include <cstdlib>
 #include <vector>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 namespace {
 
 /// A header before every block: its usable size. 16 bytes keep malloc's
@@ -62,3 +66,18 @@ extern "C" void _mlir_memref_to_llvm_free(void *ptr) {
 }
 
 std::size_t loom::cachedBytes() { return cache().bytes; }
+
+void *loom::allocateLongLived(std::size_t bytes) {
+  constexpr std::size_t kHuge = std::size_t(2) << 20;
+  if (bytes < kHuge)
+    return std::malloc(bytes ? bytes : 1);
+  std::size_t rounded = (bytes + kHuge - 1) / kHuge * kHuge;
+  void *p = std::aligned_alloc(kHuge, rounded);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (p)
+    madvise(p, rounded, MADV_HUGEPAGE); // advice only: failure is harmless
+#endif
+  return p;
+}
+
+void loom::freeLongLived(void *ptr) { std::free(ptr); }

@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <new>
 
 extern "C" {
 void *_mlir_memref_to_llvm_alloc(uint64_t size);
@@ -30,6 +31,29 @@ constexpr std::size_t kCacheBytesMax = std::size_t(256) << 20;
 
 /// Bytes held by the calling thread's cache (for tests).
 std::size_t cachedBytes();
+
+/// Storage for long-lived large buffers (packed weights): blocks of 2 MiB or
+/// more are 2 MiB-aligned and advised to use transparent huge pages, so
+/// that streaming a 16 MiB weight matrix every step costs 8 TLB entries
+/// instead of 4096.
+void *allocateLongLived(std::size_t bytes);
+void freeLongLived(void *ptr);
+
+/// A std::allocator that uses allocateLongLived.
+template <typename T> struct LongLivedAllocator {
+  using value_type = T;
+  LongLivedAllocator() = default;
+  template <typename U> LongLivedAllocator(const LongLivedAllocator<U> &) {}
+  T *allocate(std::size_t n) {
+    void *p = allocateLongLived(n * sizeof(T));
+    if (!p)
+      throw std::bad_alloc();
+    return static_cast<T *>(p);
+  }
+  void deallocate(T *p, std::size_t) { freeLongLived(p); }
+  bool operator==(const LongLivedAllocator &) const { return true; }
+  bool operator!=(const LongLivedAllocator &) const { return false; }
+};
 
 } // namespace loom
 

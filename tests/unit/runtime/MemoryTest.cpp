@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <thread>
+#include <vector>
 
 using namespace loom;
 
@@ -51,6 +52,23 @@ TEST(MemoryTest, CacheIsBounded) {
       _mlir_memref_to_llvm_free(p);
     EXPECT_EQ(cachedBytes(), 3 * size);
   }).join();
+}
+
+} // namespace
+
+namespace {
+
+// Long-lived buffers of 2 MiB or more are 2 MiB-aligned (huge-page ready);
+// smaller ones are plain; both are usable and zeroed by std::vector.
+TEST(MemoryTest, LongLivedBuffersAreHugePageAligned) {
+  std::vector<float, LongLivedAllocator<float>> big(3 << 20); // 12 MiB
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(big.data()) % (2 << 20), 0u);
+  EXPECT_EQ(big.front(), 0.0f);
+  EXPECT_EQ(big.back(), 0.0f);
+  big.back() = 1.0f;
+  std::vector<float, LongLivedAllocator<float>> small(10);
+  EXPECT_NE(small.data(), nullptr);
+  EXPECT_EQ(small[9], 0.0f);
 }
 
 } // namespace
