@@ -87,6 +87,10 @@ struct ReductionLowering {
     for (unsigned d = p; d < iters.size(); ++d)
       if (iters[d] != utils::IteratorType::reduction)
         return std::nullopt;
+    // Operands indexed by plain loop dims (loads need no affine.apply).
+    for (AffineMap map : op.getIndexingMapsArray())
+      if (!map.isProjectedPermutation(/*allowZeroInResults=*/false))
+        return std::nullopt;
     // The output is indexed by parallel dims only.
     AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
     for (AffineExpr e : outMap.getResults()) {

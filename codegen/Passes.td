@@ -221,6 +221,15 @@ def LoomLinalgToLoops : Pass<"loom-linalg-to-loops", "mlir::func::FuncOp"> {
     sending to another thread (at least `min-work` scalar operations per
     iteration, counting a dynamic inner size as 32).
     `loom-outline-parallel-loops` then splits marked loops across threads.
+
+    A reduction generic (parallel dimensions, then reductions, operands
+    indexed by plain dimensions, the output read only to combine it as
+    `acc + f(...)` or `max(acc, f(...))`) is lowered with the accumulator
+    as an `scf.for` iter_arg — loaded before the reduction loops, stored
+    after — instead of a load and a store per element, and its sum is
+    marked `reassoc`, so that LLVM keeps it in a register and vectorizes
+    it. The order of the sum then depends on the vector width, never on
+    the number of threads.
   }];
   let options = [
     Option<"minWork", "min-work", "int64_t", "256",
