@@ -134,7 +134,8 @@ std::unique_ptr<JitModel> JitModel::compile(mlir::ModuleOp module,
 /// object ORC linked, placed by one exported symbol's address (the object
 /// has one text section).
 void JitModel::writePerfMap() {
-  auto entryAddr = engine->lookup(entry.substr(std::strlen("_mlir_ciface_")));
+  std::string entryName = entry.substr(std::strlen("_mlir_ciface_"));
+  auto entryAddr = engine->lookup(entryName);
   if (!entryAddr) {
     llvm::consumeError(entryAddr.takeError());
     return;
@@ -170,7 +171,7 @@ void JitModel::writePerfMap() {
       continue;
     }
     funcs.push_back({*addr, name->str()});
-    if (*name == entry.substr(std::strlen("_mlir_ciface_"))) {
+    if (*name == entryName) {
       entryOffset = *addr;
       found = true;
     }
