@@ -623,6 +623,8 @@ private:
       }
       return tuple;
     }
+    if (fn == "layernorm")
+      return genCellLayerNorm(e, args);
     if (fn == "concat") {
       if (args.empty()) {
         error(e.loc, "concat needs at least one vector");
@@ -652,9 +654,45 @@ private:
       return r;
     }
     error(e.loc, "unknown function '" + e.name +
-                     "' in a cell (known: sigmoid, tanh, relu, exp, split, "
-                     "concat)");
+                     "' in a cell (known: sigmoid, tanh, relu, exp, sqrt, "
+                     "abs, split, concat, layernorm)");
     return std::nullopt;
+  }
+
+  /// `layernorm(v, weight, bias)` in a cell: `nn.LayerNorm`'s normalization of
+  /// a per-sample vector with the given parameter vectors (epsilon 1e-5).
+  std::optional<CVal> genCellLayerNorm(const Expr &e,
+                                       const std::vector<CVal> &args) {
+    auto what = [](const CVal &c) {
+      return c.kind == CVal::Vector && !c.batched
+                 ? "a parameter vector [" + std::to_string(c.cols) + "]"
+                 : c.describe();
+    };
+    if (args.size() != 3) {
+      error(e.loc, "layernorm takes a vector, a weight and a bias: "
+                   "layernorm(v, weight, bias)");
+      return std::nullopt;
+    }
+    const CVal &v = args[0];
+    if (v.kind != CVal::Vector || !v.batched) {
+      error(e.operands[0]->loc,
+            "layernorm normalizes a per-sample vector, found " + what(v));
+      return std::nullopt;
+    }
+    for (size_t i = 1; i < 3; ++i)
+      if (args[i].kind != CVal::Vector || args[i].batched ||
+          args[i].cols != v.cols) {
+        error(e.operands[i]->loc,
+              "layernorm's " + Twine(i == 1 ? "weight" : "bias") +
+                  " must be a parameter vector [" + Twine(v.cols) +
+                  "], found " + what(args[i]));
+        return std::nullopt;
+      }
+    CVal r = v;
+    r.value = LayerNormOp::create(builder, loc(e.loc), v.value.getType(),
+                                  v.value, args[1].value, args[2].value,
+                                  builder.getF32FloatAttr(1e-5f));
+    return r;
   }
 
   bool bindCellPattern(const Pattern &p, const CVal &v,

@@ -606,6 +606,66 @@ def check_user_cell_driver(params, x, lens, L, H):
         assert torch.allclose(a, e, rtol=1e-5, atol=1e-6), (a - e).abs().max()
 
 
+# 14b ----------------------------------------------------------------------------------
+LAYERNORM_CELL = """
+# Layer-normalized LSTM (Ba et al. 2016, as pytorch/benchmarks' LayerNormLSTMCell):
+# each gate projection and the cell state are normalized.
+cell LayerNormLSTM(x[I], h[H], c[H]) -> (h, c) {
+  param W[4H, I], U[4H, H], g_x[4H], b_x[4H], g_h[4H], b_h[4H], g_c[H], b_c[H]
+  i, f, g, o = split(layernorm(W @ x, g_x, b_x) + layernorm(U @ h, g_h, b_h), 4)
+  c = layernorm(sigmoid(f) * c + sigmoid(i) * tanh(g), g_c, b_c)
+  h = sigmoid(o) * tanh(c)
+}
+"""
+LAYERNORM_NAMES = ["W", "U", "g_x", "b_x", "g_h", "b_h", "g_c", "b_c"]
+
+
+def layernorm_lstm_step(p, x, states):
+    h, c = states
+    ln = lambda v, g, b: nn.functional.layer_norm(v, (v.shape[-1],), p[g], p[b], 1e-5)  # noqa: E731
+    gates = ln(mv(p["W"], x), "g_x", "b_x") + ln(mv(p["U"], h), "g_h", "b_h")
+    i, f, g, o = torch.chunk(gates, 4, dim=-1)
+    c = ln(torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g), "g_c", "b_c")
+    return [torch.sigmoid(o) * torch.tanh(c), c]
+
+
+def layernorm_params(label, I, layers, bidirectional, H):
+    """The layer-norm LSTM's parameters: matrices as any cell's, gains 1 + noise and
+    shifts as noise (F.layer_norm applies them as nn.LayerNorm's weight and bias)."""
+    decls = [("W", lambda i: (4 * H, i)), ("U", lambda i: (4 * H, H)),
+             ("g_x", lambda i: (4 * H,)), ("b_x", lambda i: (4 * H,)),
+             ("g_h", lambda i: (4 * H,)), ("b_h", lambda i: (4 * H,)),
+             ("g_c", lambda i: (H,)), ("b_c", lambda i: (H,))]
+    params = init_user_params(label, decls, I, layers, bidirectional, H, biases=set())
+    for k, v in params.items():
+        if ".g_" in k:
+            params[k] = 1.0 + 0.3 * torch.randn_like(v)
+        elif ".b_" in k:
+            params[k] = 0.2 * torch.randn_like(v)
+    return params
+
+
+@case("layernorm_lstm", 1017, """
+# User-defined cell with layer normalization inside the step; bidirectional, lengths.
+""" + LAYERNORM_CELL + """
+model LayerNormLSTMTagger(hidden = 6) {
+  input x       : f32[T, B, 5]
+  input lengths : i64[B]
+  y, (h_n, c_n) = rnn: LayerNormLSTM(x, hidden, bidirectional = true, lengths = lengths)
+  output y, h_n, c_n
+}
+""")
+def _():
+    T, B, I, H = 6, 3, 5, 6
+    params = layernorm_params("rnn", I, 1, True, H)
+    x = randn(T, B, I)
+    lens = lengths_tensor([6, 1, 4], T)
+    zeros = torch.zeros(2, B, H)
+    y, (h_n, c_n) = run_user_cell(layernorm_lstm_step, params, "rnn", LAYERNORM_NAMES,
+                                  x, 1, True, lens, [zeros, zeros])
+    return params, OD(x=x, lengths=lens), OD(y=y, h_n=h_n, c_n=c_n)
+
+
 # 15 -----------------------------------------------------------------------------------
 ONNX_GRU_CELL = """
 # ONNX GRU with linear_before_reset = 0 (gate order z, r, h): the reset gate is applied
@@ -794,8 +854,12 @@ def folder_size(path):
 def main():
     names = [c[0] for c in CASES]
     assert len(set(names)) == len(names)
+    only = sys.argv[1:]  # case names: rewrite only these (default: all)
+    assert all(n in names for n in only), "unknown case in %s" % only
     rows = []
     for name, seed, loom, build in CASES:
+        if only and name not in only:
+            continue
         weights, inputs, shapes = write_case(name, seed, loom, build)
         ins = ", ".join("%s%s" % (k, list(v.shape)) for k, v in inputs.items())
         rows.append((name, str(len(weights)), ins, ", ".join(shapes)))

@@ -102,6 +102,20 @@ def np_peephole_step(p, x, st):
     return [sig(o + p["p_o"] * c) * np.tanh(c), c]
 
 
+def np_layernorm(v, g, b):
+    mu = v.mean()
+    return (v - mu) / np.sqrt(((v - mu) ** 2).mean() + 1e-5) * g + b
+
+
+def np_layernorm_lstm_step(p, x, st):
+    h, c = st
+    gates = (np_layernorm(p["W"] @ x, p["g_x"], p["b_x"])
+             + np_layernorm(p["U"] @ h, p["g_h"], p["b_h"]))
+    i, f, g, o = np.split(gates, 4)
+    c = np_layernorm(sig(f) * c + sig(i) * np.tanh(g), p["g_c"], p["b_c"])
+    return [sig(o) * np.tanh(c), c]
+
+
 def np_recurrent(step, P, label, names, x, layers, D, sizes, lengths=None, init=None):
     """x [T, B, I]; sizes: the size of each state; init: one [L*D, B, S] per state.
     Returns (y [T, B, D*S_0], [final state s: [L*D, B, S_s]])."""
@@ -425,6 +439,53 @@ def _():
                 ignore_index=-100)
 
 
+# 4b -----------------------------------------------------------------------------------
+@case("grad_layernorm_lstm", 2008, """
+# User-defined cell with layer normalization in the step (the layer-norm LSTM), two
+# layers, then a per-step classifier: gradients flow through every normalization.
+""" + mg.LAYERNORM_CELL + """
+model LayerNormTagger(hidden = 5, classes = 3) {
+  input x       : f32[T, B, 4]
+  input targets : i64[T, B]
+  y, (h_n, c_n) = rnn: LayerNormLSTM(x, hidden, layers = 2)
+  logits        = fc: linear(y, classes)
+  output logits
+  loss cross_entropy(logits, targets)
+}
+""")
+def _():
+    T, B, I, H, C = 4, 3, 4, 5, 3
+    cell = mg.layernorm_params("rnn", I, 2, False, H)
+    fc = nn.Linear(H, C)
+    mg.perturb(fc)
+    x = mg.randn(T, B, I)
+    tgt = torch.randint(0, C, (T, B), dtype=torch.int64)
+    tgt[0, 0] = 0
+    tgt[-1, -1] = C - 1
+    params = OD(cell)
+    params["fc.weight"] = fc.weight
+    params["fc.bias"] = fc.bias
+    for k in cell:
+        cell[k].requires_grad_(True)
+    zeros = torch.zeros(2, B, H)
+
+    def forward():
+        y, _ = mg.run_user_cell(mg.layernorm_lstm_step, cell, "rnn", mg.LAYERNORM_NAMES,
+                                x, 2, False, None, [zeros, zeros])
+        logits = fc(y)
+        return F.cross_entropy(logits.view(-1, C), tgt.view(-1)), OD(logits=logits)
+
+    def numpy(P, X):
+        y, _ = np_recurrent(np_layernorm_lstm_step, P, "rnn", mg.LAYERNORM_NAMES, X["x"],
+                            2, 1, [H, H])
+        logits = np_linear(P, "fc", y)
+        return np_cross_entropy(logits, X["targets"]), OD(logits=logits)
+
+    weights = OD((k, v.detach().clone()) for k, v in params.items())
+    return dict(weights=weights, params=params, inputs=OD(x=x, targets=tgt),
+                forward=forward, numpy=numpy, ignore_index=-100)
+
+
 # 5 ------------------------------------------------------------------------------------
 @case("grad_tied_rnn_relu", 2005, """
 # Language model with tied weights: the decoder reuses the embedding matrix, so the RNN's
@@ -610,11 +671,13 @@ def main():
     assert not forward_cases & set(names)
     head = ("case", "loss", "#grads", "max|grad|", "loss vs f64", "grad err/tol", "bytes",
             "inputs")
+    only = sys.argv[1:]  # case names: rewrite only these (default: all)
+    assert all(n in names for n in only), "unknown case in %s" % only
     rows = []
-    total = 0
     for name, seed, loom, build in CASES:
+        if only and name not in only:
+            continue
         r = write_case(name, seed, loom, build)
-        total += r["size"]
         rows.append((name, "%.7g" % r["loss"], str(r["ngrads"]), "%.4g" % r["gmax"],
                      "%.1e" % r["loss_rel"], "%.3f" % r["worst"], str(r["size"]),
                      r["inputs"]))
@@ -624,6 +687,8 @@ def main():
     print(fmt % tuple("-" * len(h) for h in head))
     for r in rows:
         print(fmt % r)
+    total = sum(mg.folder_size(os.path.join(HERE, n)) for n in names
+                if os.path.isdir(os.path.join(HERE, n)))
     print("\n%d gradient cases, %d bytes (grad err/tol: worst |autograd f32 - finite "
           "differences f64| / (%g + %g |fd|) over all parameter entries)"
           % (len(rows), total, GRAD_CHECK_ATOL, GRAD_CHECK_RTOL))
