@@ -26,6 +26,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <random>
 
@@ -62,6 +63,13 @@ static cl::opt<unsigned>
     unroll("unroll", cl::desc("Time steps per loop iteration (0: default)"),
            cl::init(0));
 static cl::opt<std::string> mattr("mattr", cl::desc("Target features"));
+static cl::opt<bool>
+    bf16("bf16", cl::desc("Store packed weights as bf16 (inference); also "
+                          "runs the f32 code once and reports the largest "
+                          "output difference"));
+static cl::list<std::string>
+    disabledPasses("disable-pass", cl::CommaSeparated,
+                   cl::desc("Leave these passes out (the ablation)"));
 
 static int fail(const llvm::Twine &msg) {
   llvm::errs() << "loom-bench: error: " << msg << "\n";
@@ -87,10 +95,13 @@ int main(int argc, char **argv) {
   if (!model)
     return fail(model.error());
   std::string name = model->getName().str();
+  std::vector<std::string> disabled(disabledPasses.begin(),
+                                    disabledPasses.end());
   if (mode == Mode::Train) {
-    std::string pipeline = std::string(kGradientPipeline) +
-                           ",loom-train-step{optimizer=" + optimizer +
-                           (clip ? " clip=true" : "") + "}";
+    std::string pipeline = withoutPasses(kGradientPipeline, disabled);
+    pipeline += (pipeline.empty() ? "" : ",") +
+                std::string("loom-train-step{optimizer=") + optimizer +
+                (clip ? " clip=true" : "") + "}";
     if (mlir::failed(runPipeline(*module, pipeline.c_str())))
       return fail("building the training step failed");
     name += "_step";
@@ -104,6 +115,10 @@ int main(int argc, char **argv) {
   target.features = mattr;
   target.threads = unsigned(std::max(threads.getValue(), 1));
   target.unroll = unroll;
+  target.disabledPasses = disabled;
+  target.bf16Weights = bf16;
+  if (bf16 && mode == Mode::Train)
+    return fail("--bf16 is for inference");
   std::string error;
   auto t0 = std::chrono::steady_clock::now();
   auto jit = JitModel::compile(*module, name, target, error);
@@ -216,6 +231,29 @@ int main(int argc, char **argv) {
     if (times.size() >= 10000)
       break;
   }
+  // bf16: the outputs against the f32 code's on the same inputs.
+  double maxAbs = 0, maxRef = 0;
+  if (bf16) {
+    TargetOptions exact = target;
+    exact.bf16Weights = false;
+    auto ref = JitModel::compile(*module, name, exact, error);
+    if (!ref)
+      return fail(error);
+    std::vector<Tensor> refOut;
+    std::vector<BufferRef> ro;
+    for (const auto &s : *outShapes)
+      refOut.push_back(Tensor::zeros(DType::F32, s));
+    for (Tensor &t : refOut)
+      ro.push_back({t.data.data(), t.shape});
+    if (!call() || !ref->run(in, w, ro, error))
+      return fail(error);
+    for (size_t i = 0; i < outputs.size(); ++i)
+      for (int64_t k = 0; k < outputs[i].numElements(); ++k) {
+        double e = refOut[i].f32Data()[k];
+        maxAbs = std::max(maxAbs, std::abs(outputs[i].f32Data()[k] - e));
+        maxRef = std::max(maxRef, std::abs(e));
+      }
+  }
   std::sort(times.begin(), times.end());
   auto pct = [&](double q) {
     return times[std::min(times.size() - 1, size_t(q * times.size()))];
@@ -223,8 +261,13 @@ int main(int argc, char **argv) {
   llvm::outs() << llvm::format(
       "{\"cid\": \"%s\", \"peer\": \"%s\", \"threads\": %d, \"median_s\": "
       "%.6g, \"p10_s\": %.6g, \"p90_s\": %.6g, \"reps\": %zu, \"compile_s\": "
-      "%.3f}\n",
+      "%.3f",
       cid.c_str(), peerName.c_str(), int(threads), pct(0.5), pct(0.1), pct(0.9),
       times.size(), compileSeconds);
+  if (bf16)
+    llvm::outs() << llvm::format(", \"bf16_max_abs_err\": %.3g, "
+                                 "\"max_abs_output\": %.3g",
+                                 maxAbs, maxRef);
+  llvm::outs() << "}\n";
   return 0;
 }

@@ -100,17 +100,96 @@ for cid in configs.ORDER:
             f"{ratio(t, peers.get((cid, 'pytorch', threads)))} | {gflops:.1f} | "
             + (f"{100 * gflops / pk:.0f}%" if pk else "—") + f" | {speedup} | {r.get('compile_s', 0):.2f} |")
 
-u = {k: v for (k, th), v in loom.items() if k.startswith("U1") and th == 1}
-if u:
-    lines += ["", "User-defined cell (U1, C3's sizes): a peephole LSTM written in the "
-              "DSL, against loom's built-in LSTM and PyTorch's hand-written LSTM "
-              "cell (the peers measure no peephole cell yet).", "",
-              "| case | loom ms | vs loom built-in LSTM | vs PyTorch custom cell (TorchScript) |",
-              "|---|---|---|---|"]
-    ts = peers.get(("C3", "pytorch-custom-jit", 1))
-    for cid, r in sorted(u.items()):
-        builtin = loom.get(("U1-lstm-infer", 1) if "infer" in cid else ("C3", 1))
-        lines.append(f"| {cid} | {ms(r['median_s'])} | "
-                     f"{ratio(r['median_s'], builtin['median_s'] if builtin else None)} | "
-                     f"{ratio(r['median_s'], ts) if 'train' in cid else '—'} |")
+bf = sorted(k for k in loom if k[0].endswith("-bf16"))
+if bf:
+    lines += ["", "bf16 weight storage (`--weight-storage=bf16`, inference): the packed "
+              "weights as bfloat16, widened to f32 in the kernels; state, activations "
+              "and sums stay f32. \"max |bf16 − f32|\" is the largest difference of "
+              "any output from the f32 code's on the same inputs (loom-bench's random "
+              "weights, uniform in ±0.1), next to the largest output.", "",
+              "| config | threads | loom bf16 ms | bf16 / f32 | / oneDNN | / ONNX Runtime "
+              "| max abs bf16 − f32 | max abs output |",
+              "|---|---|---|---|---|---|---|---|"]
+    for (cid, threads) in bf:
+        r = loom[(cid, threads)]
+        base = cid[:-len("-bf16")]
+        f32 = loom.get((base, threads))
+        t = r["median_s"]
+        lines.append(f"| {base} | {threads} | {ms(t)} | "
+                     f"{ratio(t, f32['median_s'] if f32 else None)} | "
+                     f"{ratio(t, peers.get((base, 'onednn', threads)))} | "
+                     f"{ratio(t, peers.get((base, 'onnxruntime', threads)))} | "
+                     f"{r.get('bf16_max_abs_err', float('nan')):.2g} | "
+                     f"{r.get('max_abs_output', float('nan')):.2g} |")
+
+stream = {(r["cid"], r.get("threads", 1)): r
+          for r in rows(os.path.join(out_dir, "stream.jsonl"))}
+if stream:
+    lines += ["", "Batch 1 against the memory bound: \"stream-read\" is the time to read "
+              "the bytes a step must read (the packed recurrent weights: 1 MiB for C1, "
+              "16 MiB for C2, half that as bf16) T times, split between the threads as loom splits them, "
+              "with a plain vector sum over eight accumulators (bench/stream-read.cpp): the "
+              "floor for any kernel that must read those bytes every step. The target is loom within 1.15× of it where 2× "
+              "ONNX Runtime is out of reach.", "",
+              "| config | threads | loom ms | stream-read ms | loom / stream-read | "
+              "ONNX Runtime / stream-read | GB/s streamed |",
+              "|---|---|---|---|---|---|---|"]
+    for (cid, threads), r in sorted(stream.items()):
+        lr = loom.get((cid, threads))
+        t = r["median_s"]
+        ort = peers.get((cid.split("-")[0], "onnxruntime", threads))
+        gbs = r["bytes"] * r["passes"] / t / 1e9
+        lines.append(f"| {cid} | {threads} | {ms(lr['median_s'] if lr else None)} | {ms(t)} | "
+                     f"{ratio(lr['median_s'] if lr else None, t)} | {ratio(ort, t)} | {gbs:.0f} |")
+
+u1 = sorted({k for (k, _th) in loom if k.startswith("U1-")})
+if u1:
+    lines += ["", "User-defined cells (U1, C3's sizes): cells written in the DSL "
+              "(bench/models/U1-*.loom), against loom's built-in LSTM in the same "
+              "mode and the same cells written for PyTorch as TorchScript "
+              "(bench/torch_cells.py, the fastrnns custom-cell style). "
+              "\"TorchScript / loom\" is the speed-up over TorchScript (target "
+              "≥ 2.5); \"vs built-in\" is loom's time against its built-in LSTM "
+              "(target ≤ 1.1).", "",
+              "| case | threads | loom ms | vs loom built-in LSTM | TorchScript ms | TorchScript / loom |",
+              "|---|---|---|---|---|---|"]
+    for cid in u1:
+        for threads in (1, 2):
+            r = loom.get((cid, threads))
+            if r is None:
+                continue
+            mode = cid.rsplit("-", 1)[1]
+            builtin = loom.get((f"U1-lstm-{mode}", threads))
+            ts = peers.get((cid, "pytorch-custom-jit", threads))
+            t = r["median_s"]
+            lines.append(f"| {cid} | {threads} | {ms(t)} | "
+                         f"{ratio(t, builtin['median_s'] if builtin else None)} | {ms(ts)} | "
+                         f"{ratio(ts, t)} |")
+
+# The ablation: (cid, pass) -> seconds, one thread.
+abl = {}
+for r in rows(os.path.join(out_dir, "ablation.jsonl")):
+    abl[(r["cid"], r["peer"].replace("without ", ""))] = r["median_s"]
+if abl:
+    cids = [c for c in ("C2", "C3", "C7", "U1-gates") if (c, "none") in abl]
+    passes = []
+    for (_c, p) in abl:
+        if p != "none" and p not in passes:
+            passes.append(p)
+    lines += ["", "Ablation (one thread, the median of at least 5 runs and 1 s each, measured one after another): each "
+              "optimization left out in turn (`loom-bench --disable-pass`) on C2 (batch-1 "
+              "inference), C3 and C7 (training steps) and U1-gates (an LSTM written one "
+              "gate at a time, inference at C3's sizes). Each cell is "
+              "the time without the pass and, in parentheses, that time over the full "
+              "pipeline's: how much slower loom is without it (— where the pass does "
+              "not apply).", "",
+              "| pass left out | " + " | ".join(cids) + " |",
+              "|---|" + "---|" * len(cids),
+              "| (none: full pipeline) | " + " | ".join(ms(abl[(c, "none")]) for c in cids) + " |"]
+    for p in passes:
+        cells = []
+        for c in cids:
+            v = abl.get((c, p))
+            cells.append("—" if v is None else f"{ms(v)} ({v / abl[(c, 'none')]:.2f}×)")
+        lines.append(f"| `{p}` | " + " | ".join(cells) + " |")
 print("\n".join(lines))

@@ -10,7 +10,8 @@
 # Knobs: OUT_DIR (default build/bench), CONFIGS, THREADS_LIST (default
 # "1 2", loom and peers), REPS (peers, default 20),
 # SKIP_PEERS=1 (reuse $OUT_DIR/peers from an earlier run), BENCH_PEERS (the
-# peers' scripts, default ../shared/bench-peers).
+# peers' scripts, default ../shared/bench-peers), ABLATION=0 (skip the
+# ablation).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT_DIR:-build/bench}
@@ -38,12 +39,60 @@ run C3 C3.loom --mode=train --T 50 --B 32 --reps 5
 run C4 C4.loom --mode=train --T 50 --B 32 --reps 5
 run C5 C5.loom --mode=train --T 50 --B 32 --reps 5
 run C6 C2.loom --T 50 --B 64 --reps 5
+# bf16 weight storage (inference), with its largest output difference from
+# the f32 code on the same inputs.
+run C1-bf16 C1.loom --T 100 --B 1 --bf16
+run C2-bf16 C2.loom --T 25 --B 1 --bf16
+run C6-bf16 C2.loom --T 50 --B 64 --reps 5 --bf16
 run C7 C7.loom --mode=train --T 35 --B 20 --optimizer sgd --clip --reps 10
 run C7m C7m.loom --mode=train --T 35 --B 20 --optimizer sgd --clip --reps 5
 run C8 C8.loom --mode=train --T 100 --B 32 --optimizer adam --reps 5
 run U1-peephole-infer U1-peephole.loom --T 50 --B 32 --reps 5
 run U1-peephole-train U1-peephole.loom --mode=train --T 50 --B 32 --reps 5
+run U1-layernorm-infer U1-layernorm.loom --T 50 --B 32 --reps 5
+run U1-layernorm-train U1-layernorm.loom --mode=train --T 50 --B 32 --reps 5
 run U1-lstm-infer C3.loom --T 50 --B 32 --reps 5
+run U1-lstm-train C3.loom --mode=train --T 50 --B 32 --reps 5
+
+# The memory bound of batch 1: the time to stream the recurrent weights a
+# step reads (packed W_hh, [4H/16, H, 16] floats, or bf16 halves) once per
+# step, T steps,
+# split between the threads as loom splits them (bench/stream-read.cpp).
+: > "$OUT/stream.jsonl"
+for spec in "C1 $((4 * 256 * 256 * 4)) 100" "C2 $((4 * 1024 * 1024 * 4)) 25" \
+    "C1-bf16 $((4 * 256 * 256 * 2)) 100" "C2-bf16 $((4 * 1024 * 1024 * 2)) 25"; do
+  read -r cid bytes steps <<< "$spec"
+  [[ ",$CONFIGS," == *",${cid%%-*},"* ]] || continue
+  for t in ${THREADS_LIST:-1 2}; do
+    echo "[bench] streaming-read bound of $cid, $t thread(s)" >&2
+    build/bin/loom-stream-read --cid "$cid" --bytes "$bytes" --passes "$steps" \
+      --bench-threads "$t" >> "$OUT/stream.jsonl"
+  done
+done
+
+# The ablation (ABLATION=0 skips it): each optimization off in turn, one
+# thread, on a batch-1 inference (C2), a large-batch training step (C3),
+# the word LM (C7) and an LSTM written one gate at a time (U1-gates, the
+# case loom-fuse-gate-matmuls exists for). "none" is the full pipeline, measured again here so the
+# ratios compare runs made minutes apart, not half an hour.
+if [[ "${ABLATION:-1}" == 1 ]]; then
+  : > "$OUT/ablation.jsonl"
+  for pass in none loom-fuse-gate-matmuls loom-hoist-input-projection \
+      loom-merge-weight-gradients loom-unroll-time linalg-fuse-elementwise-ops \
+      loom-collapse-contraction-dims loom-pack-weights loom-vectorize-contractions; do
+    for spec in "C2|C2.loom --T 25 --B 1" "C3|C3.loom --mode=train --T 50 --B 32" \
+        "C7|C7.loom --mode=train --T 35 --B 20 --optimizer sgd --clip" \
+        "U1-gates|U1-gates.loom --T 50 --B 32"; do
+      cid=${spec%%|*}
+      [[ ",$CONFIGS," == *",${cid%%-*},"* ]] || continue
+      [[ $pass == loom-merge-weight-gradients && $spec != *train* ]] && continue  # no backward
+      echo "[bench] ablation: $cid without $pass" >&2
+      # shellcheck disable=SC2086
+      "$BIN" $M/${spec#*|} --cid "$cid" --peer "without $pass" --bench-threads 1 \
+        --disable-pass "$pass" --warmup 2 --reps 5 --min-seconds 1 >> "$OUT/ablation.jsonl"
+    done
+  done
+fi
 
 # The peers, in the same run.
 if [[ "${SKIP_PEERS:-0}" != 1 ]]; then
@@ -65,6 +114,18 @@ if [[ "${SKIP_PEERS:-0}" != 1 ]]; then
         "2048,2048,2048,square2048;1024,1024,1024,square1024" >> "$OUT/peers/raw/sgemm_openblas.jsonl"
       env OMP_NUM_THREADS=$t "$SG" dnnl "/usr/lib/$ARCH/libdnnl.so.2" "$t" 20 \
         "2048,2048,2048,square2048" >> "$OUT/peers/raw/sgemm_dnnl.jsonl"
+    done
+  fi
+  # U1's peers: the same cells in TorchScript (bench/torch_cells.py), after
+  # bench-peers (which clears raw/ when it starts).
+  mkdir -p "$OUT/peers/raw"
+  if [[ ",$CONFIGS," == *",U1,"* ]]; then
+    : > "$OUT/peers/raw/u1_torchscript.jsonl"
+    for t in ${THREADS_LIST:-1 2}; do
+      echo "[bench] TorchScript cells (U1), $t thread(s)" >&2
+      OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t MKL_NUM_THREADS=$t /usr/bin/python3 \
+        bench/torch_cells.py --threads "$t" --reps "${REPS:-20}" --peers "$PEERS" \
+        >> "$OUT/peers/raw/u1_torchscript.jsonl"
     done
   fi
 fi

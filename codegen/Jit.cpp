@@ -67,7 +67,10 @@ std::unique_ptr<JitModel> JitModel::compile(mlir::ModuleOp module,
       model->packRanks.push_back(type.getRank());
       std::vector<int64_t> shape(type.getShape().begin(),
                                  type.getShape().end());
-      model->packedData.emplace_back(type.getNumElements());
+      // In floats, whatever the element type (bf16 packs two per float).
+      int64_t bytes =
+          type.getNumElements() * int64_t(type.getElementTypeBitWidth() / 8);
+      model->packedData.emplace_back((bytes + 3) / 4);
       model->packed.push_back({nullptr, shape});
     }
     for (size_t k = 0; k < model->packed.size(); ++k)
@@ -77,7 +80,9 @@ std::unique_ptr<JitModel> JitModel::compile(mlir::ModuleOp module,
   if (!tm)
     return nullptr;
   if (mlir::failed(
-          runPipeline(*clone, linalgToLLVMPipeline(tm.get()).c_str()))) {
+          runPipeline(*clone, withoutPasses(linalgToLLVMPipeline(tm.get()),
+                                            target.disabledPasses)
+                                  .c_str()))) {
     error = "lowering to the LLVM dialect failed";
     return nullptr;
   }

@@ -7,6 +7,7 @@
 #include "codegen/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Transforms/Passes.h"
 #include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -29,6 +30,9 @@ struct ExpandMath : public loom::impl::LoomExpandMathBase<ExpandMath> {
              name == math::ExpOp::getOperationName() ||
              name == math::LogOp::getOperationName();
     });
+    // f32 <-> bf16 (bf16 weight storage) as integer arithmetic: LLVM would
+    // call __truncsfbf2, which a JIT-compiled module cannot link.
+    arith::populateExpandBFloat16Patterns(patterns);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

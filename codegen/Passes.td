@@ -68,7 +68,10 @@ def LoomExpandMath : Pass<"loom-expand-math", "mlir::func::FuncOp"> {
     Applies MLIR's polynomial approximations to `math.tanh`, `math.exp` and
     `math.log`
     so that the gate nonlinearities become plain arithmetic that LLVM can
-    vectorize, instead of calls into libm.
+    vectorize, instead of calls into libm. Also rewrites conversions between
+    f32 and bf16 (`arith.truncf`, rounding to nearest even, and
+    `arith.extf`) as integer arithmetic, which would otherwise become calls
+    into the compiler runtime.
   }];
   let dependentDialects = ["::mlir::math::MathDialect",
                            "::mlir::arith::ArithDialect",
@@ -139,6 +142,11 @@ def LoomVectorizeContractions
     to reuse it (a plain `[k, n]` B, e.g. activations in a weight
     gradient); or read in place (fewer rows, or several reduction
     dimensions).
+
+    The innermost reduction loop carries an `llvm.loop_annotation` that
+    keeps LLVM from unrolling, interleaving or vectorizing it again: it is
+    already register-blocked, and unrolled its B streams need more address
+    registers than the target has.
   }];
   let options = [
     Option<"vectorWidth", "vector-width", "int64_t", "16",
@@ -150,7 +158,8 @@ def LoomVectorizeContractions
   let dependentDialects = ["::mlir::vector::VectorDialect",
                            "::mlir::scf::SCFDialect",
                            "::mlir::memref::MemRefDialect",
-                           "::mlir::arith::ArithDialect"];
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::LLVM::LLVMDialect"];
 }
 
 def LoomCollapseContractionDims
@@ -186,7 +195,16 @@ def LoomPackWeights : Pass<"loom-pack-weights", "mlir::func::FuncOp"> {
     of B contiguously instead of reading rows that are often a power of
     two apart (cache-set and TLB conflicts, no prefetch across pages; the
     dominant cost of batch-1 recurrent steps).
+
+    With `bf16`, the packed weights are stored as bfloat16 (rounded to
+    nearest even): the contraction's body widens each B element back to f32
+    (`arith.extf`) before the multiply, so accumulation, the other operand
+    and the result stay f32, and a batch-1 step streams half the bytes.
   }];
+  let options = [
+    Option<"bf16", "bf16", "bool", "false",
+           "store the packed weights as bfloat16 (inference only)">,
+  ];
   let dependentDialects = ["::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect",
                            "::mlir::arith::ArithDialect"];

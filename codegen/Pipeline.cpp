@@ -102,15 +102,52 @@ loom::createTargetMachine(const TargetOptions &options, std::string &error) {
   return std::move(*tm);
 }
 
+std::string loom::withoutPasses(llvm::StringRef pipeline,
+                                llvm::ArrayRef<std::string> names) {
+  if (names.empty())
+    return pipeline.str();
+  // Split at the commas outside of () and {}; recurse into "name(...)".
+  std::string out;
+  size_t start = 0;
+  int depth = 0;
+  for (size_t i = 0; i <= pipeline.size(); ++i) {
+    char c = i < pipeline.size() ? pipeline[i] : ',';
+    if (c == '(' || c == '{')
+      ++depth;
+    else if (c == ')' || c == '}')
+      --depth;
+    if (c != ',' || depth != 0)
+      continue;
+    llvm::StringRef item = pipeline.slice(start, i).trim();
+    start = i + 1;
+    llvm::StringRef name =
+        item.take_until([](char ch) { return ch == '{' || ch == '('; });
+    if (item.empty() || llvm::is_contained(names, name.str()))
+      continue;
+    std::string kept = item.str();
+    if (item.ends_with(")") && item.size() > name.size() &&
+        item[name.size()] == '(') {
+      std::string inner =
+          withoutPasses(item.drop_front(name.size() + 1).drop_back(), names);
+      kept = name.str() + "(" + inner + ")";
+    }
+    out += (out.empty() ? "" : ",") + kept;
+  }
+  return out;
+}
+
 std::string loom::loomToLinalgPipeline(const TargetOptions &target) {
-  return "loom-fuse-gate-matmuls,loom-hoist-input-projection,"
-         "loom-params-to-args,"
-         "func.func(convert-loom-to-linalg,loom-unroll-time{factor=" +
-         std::to_string(target.unroll) +
-         "},canonicalize,cse,"
-         "linalg-fuse-elementwise-ops,canonicalize,cse,"
-         "loom-collapse-contraction-dims,loom-pack-weights),"
-         "loom-split-weight-packing";
+  std::string text =
+      "loom-fuse-gate-matmuls,loom-hoist-input-projection,"
+      "loom-params-to-args,"
+      "func.func(convert-loom-to-linalg,loom-unroll-time{factor=" +
+      std::to_string(target.unroll) +
+      "},canonicalize,cse,"
+      "linalg-fuse-elementwise-ops,canonicalize,cse,"
+      "loom-collapse-contraction-dims,loom-pack-weights" +
+      std::string(target.bf16Weights ? "{bf16=true}" : "") +
+      "),loom-split-weight-packing";
+  return withoutPasses(text, target.disabledPasses);
 }
 
 KernelShape loom::kernelShapeFor(const llvm::TargetMachine *tm) {

@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace loom {
 
@@ -33,7 +34,20 @@ struct TargetOptions {
   unsigned threads = 0;
   /// Time steps per iteration of the time loops (loom-unroll-time).
   unsigned unroll = 0; // 0 = compiler's choice
+  /// Passes left out of both phases' pipelines, by name (the benchmark's
+  /// ablation: each optimization off in turn). Only passes whose absence
+  /// still lowers correctly belong here; see bench/run.sh.
+  std::vector<std::string> disabledPasses;
+  /// Packed weights stored as bfloat16, widened to f32 in the matmul
+  /// kernels (inference only: halves the bytes a batch-1 step streams).
+  bool bf16Weights = false;
 };
+
+/// `pipeline` (a textual pass pipeline) without the passes named in
+/// `names`, at any nesting level: "a,func.func(b,c{x=1})" without c is
+/// "a,func.func(b)".
+std::string withoutPasses(llvm::StringRef pipeline,
+                          llvm::ArrayRef<std::string> names);
 
 /// Registers the dialects, passes and LLVM translations the pipeline needs.
 void registerCodegen(mlir::DialectRegistry &registry);

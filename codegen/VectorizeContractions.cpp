@@ -16,6 +16,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -47,6 +48,9 @@ struct Contraction {
   // B packed by loom-pack-weights: B[n / group, k, n % group] (0: B is
   // indexed by plain dims, its last one n).
   int64_t group = 0;
+  // The packed B is stored as bf16 and widened in the body (loom-pack-
+  // weights{bf16}).
+  bool bf16 = false;
 };
 
 /// Columns per panel of a weight packed by loom-pack-weights: a multiple of
@@ -94,22 +98,34 @@ std::optional<Contraction> match(linalg::GenericOp op, bool buffers = true) {
   if ((buffers ? !op.hasPureBufferSemantics() : !op.hasPureTensorSemantics()) ||
       op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1)
     return std::nullopt;
-  // Body: yield (acc + x·y) in any operand order.
+  // Body: yield (acc + x·y) in any operand order; one input may be bf16,
+  // widened to f32 first (a weight packed as bf16).
   Block &body = op.getRegion().front();
-  if (body.getOperations().size() != 3)
+  Value x = body.getArgument(0), y = body.getArgument(1);
+  Operation *first = &body.front();
+  int wideInput = -1;
+  if (auto ext = dyn_cast<arith::ExtFOp>(first)) {
+    auto arg = dyn_cast<BlockArgument>(ext.getIn());
+    if (!arg || arg.getOwner() != &body || arg.getArgNumber() > 1 ||
+        !arg.getType().isBF16() || !ext.getType().isF32())
+      return std::nullopt;
+    wideInput = arg.getArgNumber();
+    (wideInput == 0 ? x : y) = ext.getResult();
+    first = first->getNextNode();
+  }
+  if (body.getOperations().size() != (wideInput >= 0 ? 4u : 3u))
     return std::nullopt;
-  auto mul = dyn_cast<arith::MulFOp>(&body.front());
+  auto mul = dyn_cast<arith::MulFOp>(first);
   auto add = dyn_cast<arith::AddFOp>(mul ? mul->getNextNode() : nullptr);
-  if (!mul || !add || !body.getArgument(0).getType().isF32())
+  if (!mul || !add || !x.getType().isF32() || !y.getType().isF32() ||
+      !body.getArgument(2).getType().isF32())
     return std::nullopt;
   Value acc = body.getArgument(2);
   if (!((add.getLhs() == acc && add.getRhs() == mul) ||
         (add.getRhs() == acc && add.getLhs() == mul)))
     return std::nullopt;
-  if (!((mul.getLhs() == body.getArgument(0) &&
-         mul.getRhs() == body.getArgument(1)) ||
-        (mul.getLhs() == body.getArgument(1) &&
-         mul.getRhs() == body.getArgument(0))))
+  if (!((mul.getLhs() == x && mul.getRhs() == y) ||
+        (mul.getLhs() == y && mul.getRhs() == x)))
     return std::nullopt;
   auto yield = cast<linalg::YieldOp>(body.getTerminator());
   if (yield.getNumOperands() != 1 || yield.getOperand(0) != add.getResult())
@@ -159,6 +175,7 @@ std::optional<Contraction> match(linalg::GenericOp op, bool buffers = true) {
     c.b = packedInput;
     c.a = 1 - packedInput;
     c.group = group;
+    c.bf16 = wideInput == int(c.b);
     if (n != c.n || c.reductions.size() != 1 || k != c.reductions[0] ||
         uses(maps[c.a], c.n))
       return std::nullopt;
@@ -175,6 +192,8 @@ std::optional<Contraction> match(linalg::GenericOp op, bool buffers = true) {
         return std::nullopt;
     }
   }
+  if (wideInput >= 0 && !c.bf16)
+    return std::nullopt; // only a packed B is stored narrow
   if (buffers && (!hasUnitInnerStride(op.getDpsInputOperand(c.b)->get()) ||
                   !hasUnitInnerStride(op.getDpsInitOperand(0)->get())))
     return std::nullopt;
@@ -469,6 +488,12 @@ private:
     return vector::MaskedLoadOp::create(b, loc, vecType, mem, idx, masks[j],
                                         passThru);
   }
+  /// A vector of a bf16 B, widened to f32 (exact: bf16 is f32's top half).
+  Value loadWidened(Value mem, ValueRange idx) {
+    auto narrow = VectorType::get({width}, b.getBF16Type());
+    Value v = vector::LoadOp::create(b, loc, narrow, mem, idx);
+    return arith::ExtFOp::create(b, loc, vecType, v);
+  }
   void store(Value v, Value mem, ValueRange idx, int64_t j) {
     if (masks.empty())
       vector::StoreOp::create(b, loc, v, mem, idx);
@@ -483,6 +508,8 @@ private:
     unsigned d = c.reductions[k];
     auto loop = kLo ? scf::ForOp::create(b, loc, kLo, kHi, one, accs)
                     : scf::ForOp::create(b, loc, zero, sizes[d], one, accs);
+    if (k + 1 == c.reductions.size())
+      loop->setAttr("loop_annotation", innermostAnnotation());
     {
       OpBuilder::InsertionGuard g(b);
       b.setInsertionPointToStart(loop.getBody());
@@ -492,6 +519,25 @@ private:
       scf::YieldOp::create(b, loc, next);
     }
     return SmallVector<Value>(loop.getResults());
+  }
+
+  /// The innermost reduction loop is already register-blocked: LLVM must
+  /// neither unroll nor interleave it. Left alone, it unrolls the 1-row
+  /// (GEMV) tile by 4, whose eight B streams then need more address
+  /// registers than x86 has, and the spills cost a batch-1 step ~20%.
+  /// (convert-scf-to-cf carries the annotation to the loop's latch.)
+  LLVM::LoopAnnotationAttr innermostAnnotation() {
+    MLIRContext *ctx = b.getContext();
+    auto yes = BoolAttr::get(ctx, true);
+    auto vectorize = LLVM::LoopVectorizeAttr::get(ctx, /*disable=*/yes, {}, {},
+                                                  {}, {}, {}, {});
+    auto interleave =
+        LLVM::LoopInterleaveAttr::get(ctx, b.getI32IntegerAttr(1));
+    auto unroll =
+        LLVM::LoopUnrollAttr::get(ctx, /*disable=*/yes, {}, {}, {}, {}, {}, {});
+    return LLVM::LoopAnnotationAttr::get(ctx, {}, vectorize, interleave, unroll,
+                                         {}, {}, {}, {}, {}, {}, {}, {}, {}, {},
+                                         {});
   }
 
   /// One reduction index: NV row chunks of B, one broadcast of A per row.
@@ -518,10 +564,19 @@ private:
         // tile's vectors never straddle groups: G is a multiple of the
         // width). Past the last group, a partial tile's mask is all false.
         Value g = cst(c.group);
-        Value idx[] = {arith::DivUIOp::create(b, loc, start, g),
-                       ivs[c.reductions[0]],
+        Value group = arith::DivUIOp::create(b, loc, start, g);
+        if (c.bf16 && !masks.empty()) {
+          // A bf16 B is read unmasked (masked 16-bit loads would be
+          // scalarized through f32): inside the packed groups the padding
+          // is zero, and a vector past the last group reads the last one
+          // instead, for lanes whose sums the tile never stores.
+          Value last = arith::SubIOp::create(
+              b, loc, memref::DimOp::create(b, loc, B, 0), one);
+          group = arith::MinUIOp::create(b, loc, group, last);
+        }
+        Value idx[] = {group, ivs[c.reductions[0]],
                        arith::RemUIOp::create(b, loc, start, g)};
-        bs.push_back(load(B, idx, j));
+        bs.push_back(c.bf16 ? loadWidened(B, idx) : load(B, idx, j));
         continue;
       }
       ivs[c.n] = start;
@@ -614,6 +669,8 @@ struct CollapseContractionDims
 /// Packs the parameter-derived B operands of tensor contractions into
 /// kPackGroup-column panels (see Passes.td).
 struct PackWeights : public loom::impl::LoomPackWeightsBase<PackWeights> {
+  using LoomPackWeightsBase::LoomPackWeightsBase;
+
   void runOnOperation() override {
     func::FuncOp f = getOperation();
     if (f.isExternal() || f->hasAttr(loom::kPackAttr))
@@ -640,8 +697,9 @@ struct PackWeights : public loom::impl::LoomPackWeightsBase<PackWeights> {
         int64_t K = type.getDimSize(0), N = type.getDimSize(1);
         c.op->emitRemark() << "weight [" << K << ", " << N << "] packed into "
                            << (N + kPackGroup - 1) / kPackGroup << " panels of "
-                           << kPackGroup
-                           << " columns for the matmul kernel, once when the "
+                           << kPackGroup << " columns"
+                           << (bf16 ? " of bf16" : "")
+                           << " for the matmul kernel, once when the "
                               "weights are set (loom-pack-weights)";
       }
       rewrite(c, packed);
@@ -697,8 +755,8 @@ private:
     else
       b.setInsertionPointToStart(&entry);
     Location loc = B.getLoc();
-    auto outType =
-        RankedTensorType::get({groups, K, kPackGroup}, type.getElementType());
+    Type elem = bf16 ? Type(b.getBF16Type()) : type.getElementType();
+    auto outType = RankedTensorType::get({groups, K, kPackGroup}, elem);
     Value empty = tensor::EmptyOp::create(b, loc, outType.getShape(),
                                           outType.getElementType());
     AffineMap id = b.getMultiDimIdentityMap(3);
@@ -721,9 +779,10 @@ private:
           Value inside =
               arith::CmpIOp::create(nb, l, arith::CmpIPredicate::ule, n, last);
           Value zero = arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(0));
-          linalg::YieldOp::create(
-              nb, l,
-              ValueRange{arith::SelectOp::create(nb, l, inside, x, zero)});
+          Value v = arith::SelectOp::create(nb, l, inside, x, zero);
+          if (bf16) // round to nearest even
+            v = arith::TruncFOp::create(nb, l, nb.getBF16Type(), v);
+          linalg::YieldOp::create(nb, l, ValueRange{v});
         });
     return gen.getResult(0);
   }
@@ -744,6 +803,16 @@ private:
         b, c.op.getLoc(), c.op.getResultTypes(), inputs, c.op.getDpsInits(),
         maps, c.op.getIteratorTypesArray());
     gen.getRegion().takeBody(c.op.getRegion());
+    if (bf16) {
+      // B's element arrives as bf16: widen it for the f32 body.
+      Block &body = gen.getRegion().front();
+      BlockArgument arg = body.getArgument(c.b);
+      arg.setType(b.getBF16Type());
+      OpBuilder bb = OpBuilder::atBlockBegin(&body);
+      auto wide =
+          arith::ExtFOp::create(bb, c.op.getLoc(), bb.getF32Type(), arg);
+      arg.replaceAllUsesExcept(wide.getResult(), wide);
+    }
     for (NamedAttribute attr : c.op->getDiscardableAttrs())
       gen->setAttr(attr.getName(), attr.getValue());
     c.op->replaceAllUsesWith(gen->getResults());

@@ -125,6 +125,17 @@ static cl::opt<std::string> mtriple("mtriple",
                                     cl::desc("Target triple (default: host)"),
                                     cl::sub(compileCmd));
 
+enum class WeightStorage { F32, BF16 };
+static cl::opt<WeightStorage> weightStorage(
+    "weight-storage",
+    cl::desc("How the compiled code stores the matmul weights it packs"),
+    cl::init(WeightStorage::F32),
+    cl::values(clEnumValN(WeightStorage::F32, "f32", "float32 (exact)"),
+               clEnumValN(WeightStorage::BF16, "bf16",
+                          "bfloat16, widened to f32 in the kernels: half "
+                          "the bytes, ~3 significant digits per weight")),
+    cl::sub(compileCmd), cl::sub(runCmd), cl::sub(evalCmd), cl::sub(sampleCmd));
+
 enum class Backend { JIT, Interpreter };
 static cl::opt<Backend>
     backend("backend", cl::desc("How to run the model"), cl::init(Backend::JIT),
@@ -373,6 +384,7 @@ static TargetOptions targetOptions() {
   t.features = mattr;
   t.threads = unsigned(std::max<int64_t>(threads, 0));
   t.unroll = unroll.getNumOccurrences() ? unsigned(unroll) : 0;
+  t.bf16Weights = weightStorage == WeightStorage::BF16;
   return t;
 }
 
@@ -921,6 +933,9 @@ int main(int argc, char **argv) {
   if (unroll.getNumOccurrences() && (unroll < 1 || unroll > kMaxUnroll))
     return fail("--unroll must be between 1 and " + llvm::Twine(kMaxUnroll) +
                 ", got " + llvm::Twine(int(unroll)));
+  if (weightStorage == WeightStorage::BF16 && backend == Backend::Interpreter)
+    return fail("--weight-storage=bf16 is a property of compiled code: it "
+                "needs --backend=jit");
   if (checkCmd)
     return runCheck();
   if (paramsCmd)

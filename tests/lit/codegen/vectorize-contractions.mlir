@@ -1,5 +1,10 @@
 // RUN: loom-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(loom-vectorize-contractions,canonicalize,cse))' | FileCheck %s
 
+// CHECK-DAG: #[[VEC:.*]] = #llvm.loop_vectorize<disable = true>
+// CHECK-DAG: #[[INTERLEAVE:.*]] = #llvm.loop_interleave<count = 1 : i32>
+// CHECK-DAG: #[[UNROLL:.*]] = #llvm.loop_unroll<disable = true>
+// CHECK-DAG: #{{.*}} = #llvm.loop_annotation<vectorize = #[[VEC]], interleave = #[[INTERLEAVE]], unroll = #[[UNROLL]]>
+
 // x[T, B, I] · Wt[I, O] accumulated into y[T, B, O] (a forward matmul):
 // outermost, the loop over blocks of 64 columns that threads split
 // (loom.parallel = "range": a thread runs the body once on its range of
@@ -45,6 +50,8 @@
 // CHECK: vector.broadcast
 // CHECK: vector.fma
 // CHECK: scf.yield
+// The innermost reduction loop is not to be unrolled or vectorized again.
+// CHECK-NEXT: } {loop_annotation = #[[ANN:.*]]}
 // CHECK: vector.store %{{.*}}, %arg2[%[[T]], %[[M]], %{{.*}}]
 // CHECK: scf.if
 // CHECK: vector.create_mask
@@ -93,6 +100,11 @@ func.func @forward(%x: memref<?x?x?xf32>, %wt: memref<?x?xf32>, %y: memref<?x?x?
 // CHECK: vector.load %arg1[%[[T]], %[[B]], %{{.*}}]
 // CHECK: memref.load %arg0[%[[T]], %[[B]], %[[M]]]
 // CHECK: vector.fma
+// Only the innermost of several reduction loops carries the annotation.
+// CHECK: scf.yield
+// CHECK-NEXT: } {loop_annotation = #
+// CHECK: scf.yield
+// CHECK-NEXT: }{{$}}
 func.func @weight_grad(%dy: memref<?x?x?xf32>, %x: memref<?x?x?xf32>, %dw: memref<?x?xf32>) {
   linalg.generic {indexing_maps = [#dy, #xx, #dw], iterator_types = ["reduction", "reduction", "parallel", "parallel"]}
       ins(%dy, %x : memref<?x?x?xf32>, memref<?x?x?xf32>) outs(%dw : memref<?x?xf32>) {
