@@ -63,6 +63,8 @@ static cl::opt<unsigned>
     unroll("unroll", cl::desc("Time steps per loop iteration (0: default)"),
            cl::init(0));
 static cl::opt<std::string> mattr("mattr", cl::desc("Target features"));
+static cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level"),
+                                  cl::init(2));
 static cl::opt<bool>
     bf16("bf16", cl::desc("Store packed weights as bf16 (inference); also "
                           "runs the f32 code once and reports the largest "
@@ -117,6 +119,7 @@ int main(int argc, char **argv) {
   target.unroll = unroll;
   target.disabledPasses = disabled;
   target.bf16Weights = bf16;
+  target.optLevel = optLevel;
   if (bf16 && mode == Mode::Train)
     return fail("--bf16 is for inference");
   std::string error;
