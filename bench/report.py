@@ -166,30 +166,40 @@ if u1:
                          f"{ratio(t, builtin['median_s'] if builtin else None)} | {ms(ts)} | "
                          f"{ratio(ts, t)} |")
 
-# The ablation: (cid, pass) -> seconds, one thread.
-abl = {}
+# The ablation: (cid, pass) -> (seconds without it, seconds of the full
+# pipeline measured just before).
+abl, base = {}, {}
 for r in rows(os.path.join(out_dir, "ablation.jsonl")):
-    abl[(r["cid"], r["peer"].replace("without ", ""))] = r["median_s"]
+    peer = r["peer"]
+    if peer.startswith("baseline for "):
+        base[(r["cid"], peer[len("baseline for "):])] = r["median_s"]
+    elif peer.startswith("without "):
+        abl[(r["cid"], peer[len("without "):])] = r["median_s"]
 if abl:
-    cids = [c for c in ("C2", "C3", "C7", "U1-gates") if (c, "none") in abl]
+    cids = [c for c in ("C2", "C3", "C7", "U1-gates") if any(k[0] == c for k in abl)]
     passes = []
     for (_c, p) in abl:
-        if p != "none" and p not in passes:
+        if p not in passes:
             passes.append(p)
-    lines += ["", "Ablation (one thread, the median of at least 5 runs and 1 s each, measured one after another): each "
-              "optimization left out in turn (`loom-bench --disable-pass`) on C2 (batch-1 "
-              "inference), C3 and C7 (training steps) and U1-gates (an LSTM written one "
-              "gate at a time, inference at C3's sizes). Each cell is "
-              "the time without the pass and, in parentheses, that time over the full "
-              "pipeline's: how much slower loom is without it (— where the pass does "
-              "not apply).", "",
+    lines += ["", "Ablation (bench/ablation.sh; one thread, the median of at least 5 runs and "
+              "1 s each): each optimization left out in turn (`loom-bench --disable-pass`) on "
+              "C2 (batch-1 inference), C3 and C7 (training steps) and U1-gates (an LSTM "
+              "written one gate at a time, inference at C3's sizes). Each cell is the time "
+              "without the pass over the time of the full pipeline measured right before it "
+              "(how much slower loom is without the pass; — where it does not apply), then "
+              "the time without it. The first row is the median of the full pipeline's runs.",
+              "",
               "| pass left out | " + " | ".join(cids) + " |",
-              "|---|" + "---|" * len(cids),
-              "| (none: full pipeline) | " + " | ".join(ms(abl[(c, "none")]) for c in cids) + " |"]
+              "|---|" + "---|" * len(cids)]
+    medians = []
+    for c in cids:
+        v = sorted(t for (cc, _p), t in base.items() if cc == c)
+        medians.append(ms(v[len(v) // 2]) if v else "—")
+    lines.append("| (none: full pipeline) | " + " | ".join(medians) + " |")
     for p in passes:
         cells = []
         for c in cids:
-            v = abl.get((c, p))
-            cells.append("—" if v is None else f"{ms(v)} ({v / abl[(c, 'none')]:.2f}×)")
+            v, b0 = abl.get((c, p)), base.get((c, p))
+            cells.append("—" if v is None or b0 is None else f"{v / b0:.2f}× ({ms(v)})")
         lines.append(f"| `{p}` | " + " | ".join(cells) + " |")
 print("\n".join(lines))

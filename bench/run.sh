@@ -70,28 +70,9 @@ for spec in "C1 $((4 * 256 * 256 * 4)) 100" "C2 $((4 * 1024 * 1024 * 4)) 25" \
   done
 done
 
-# The ablation (ABLATION=0 skips it): each optimization off in turn, one
-# thread, on a batch-1 inference (C2), a large-batch training step (C3),
-# the word LM (C7) and an LSTM written one gate at a time (U1-gates, the
-# case loom-fuse-gate-matmuls exists for). "none" is the full pipeline, measured again here so the
-# ratios compare runs made minutes apart, not half an hour.
+# The ablation (ABLATION=0 skips it): bench/ablation.sh.
 if [[ "${ABLATION:-1}" == 1 ]]; then
-  : > "$OUT/ablation.jsonl"
-  for pass in none loom-fuse-gate-matmuls loom-hoist-input-projection \
-      loom-merge-weight-gradients loom-unroll-time linalg-fuse-elementwise-ops \
-      loom-collapse-contraction-dims loom-pack-weights loom-vectorize-contractions; do
-    for spec in "C2|C2.loom --T 25 --B 1" "C3|C3.loom --mode=train --T 50 --B 32" \
-        "C7|C7.loom --mode=train --T 35 --B 20 --optimizer sgd --clip" \
-        "U1-gates|U1-gates.loom --T 50 --B 32"; do
-      cid=${spec%%|*}
-      [[ ",$CONFIGS," == *",${cid%%-*},"* ]] || continue
-      [[ $pass == loom-merge-weight-gradients && $spec != *train* ]] && continue  # no backward
-      echo "[bench] ablation: $cid without $pass" >&2
-      # shellcheck disable=SC2086
-      "$BIN" $M/${spec#*|} --cid "$cid" --peer "without $pass" --bench-threads 1 \
-        --disable-pass "$pass" --warmup 2 --reps 5 --min-seconds 1 >> "$OUT/ablation.jsonl"
-    done
-  done
+  OUT_DIR="$OUT" CONFIGS="$CONFIGS" bench/ablation.sh
 fi
 
 # The peers, in the same run.
