@@ -524,7 +524,7 @@ private:
   /// The innermost reduction loop is already register-blocked: LLVM must
   /// neither unroll nor interleave it. Left alone, it unrolls the 1-row
   /// (GEMV) tile by 4, whose eight B streams then need more address
-  /// registers than x86 has, and the spills cost a batch-1 step ~20%.
+  /// registers than x86 has, and the spills cost C1 (batch 1) 10-15%.
   /// (convert-scf-to-cf carries the annotation to the loop's latch.)
   LLVM::LoopAnnotationAttr innermostAnnotation() {
     MLIRContext *ctx = b.getContext();
