@@ -350,6 +350,24 @@ def _():
                 numpy=numpy, ignore_index=-100)
 
 
+def class_targets(T, B, C):
+    """Per-step class targets [T, B] that include the first and the last class."""
+    tgt = torch.randint(0, C, (T, B), dtype=torch.int64)
+    tgt[0, 0] = 0
+    tgt[-1, -1] = C - 1
+    return tgt
+
+
+def tagger_params(cell, fc):
+    """A user cell's parameters (made trainable) followed by its classifier's."""
+    params = OD(cell)
+    params["fc.weight"] = fc.weight
+    params["fc.bias"] = fc.bias
+    for k in cell:
+        cell[k].requires_grad_(True)
+    return params
+
+
 # 4 ------------------------------------------------------------------------------------
 PEEPHOLE_NAMES = ["W", "U", "b", "p_i", "p_f", "p_o"]
 
@@ -400,14 +418,8 @@ def _():
     mg.perturb(fc)
     x = mg.randn(T, B, I)
     lens = mg.lengths_tensor([3, 5, 1, 4], T)
-    tgt = torch.randint(0, C, (T, B), dtype=torch.int64)
-    tgt[0, 0] = 0
-    tgt[-1, -1] = C - 1
-    params = OD(cell)
-    params["fc.weight"] = fc.weight
-    params["fc.bias"] = fc.bias
-    for k in cell:
-        cell[k].requires_grad_(True)
+    tgt = class_targets(T, B, C)
+    params = tagger_params(cell, fc)
 
     # The loop above against make_goldens' reference driver (forward only).
     with torch.no_grad():
@@ -459,14 +471,8 @@ def _():
     fc = nn.Linear(H, C)
     mg.perturb(fc)
     x = mg.randn(T, B, I)
-    tgt = torch.randint(0, C, (T, B), dtype=torch.int64)
-    tgt[0, 0] = 0
-    tgt[-1, -1] = C - 1
-    params = OD(cell)
-    params["fc.weight"] = fc.weight
-    params["fc.bias"] = fc.bias
-    for k in cell:
-        cell[k].requires_grad_(True)
+    tgt = class_targets(T, B, C)
+    params = tagger_params(cell, fc)
     zeros = torch.zeros(2, B, H)
 
     def forward():
