@@ -96,6 +96,8 @@ int main(int argc, char **argv) {
   auto model = findModel(*module);
   if (!model)
     return fail(model.error());
+  if (bf16 && mode == Mode::Train)
+    return fail("--bf16 is for inference");
   std::string name = model->getName().str();
   std::vector<std::string> disabled(disabledPasses.begin(),
                                     disabledPasses.end());
@@ -120,8 +122,6 @@ int main(int argc, char **argv) {
   target.disabledPasses = disabled;
   target.bf16Weights = bf16;
   target.optLevel = optLevel;
-  if (bf16 && mode == Mode::Train)
-    return fail("--bf16 is for inference");
   std::string error;
   auto t0 = std::chrono::steady_clock::now();
   auto jit = JitModel::compile(*module, name, target, error);
@@ -199,15 +199,21 @@ int main(int argc, char **argv) {
       d[k] = state ? 0.0f : 0.2f * uni(rng);
     weights.push_back(std::move(t));
   }
-  for (const auto &s : *outShapes)
-    outputs.push_back(Tensor::zeros(DType::F32, s));
-  std::vector<BufferRef> in, w, out;
-  for (Tensor &t : inputs)
-    in.push_back({t.data.data(), t.shape});
-  for (Tensor &t : weights)
-    w.push_back({t.data.data(), t.shape});
-  for (Tensor &t : outputs)
-    out.push_back({t.data.data(), t.shape});
+  auto refsTo = [](std::vector<Tensor> &tensors) {
+    std::vector<BufferRef> refs;
+    for (Tensor &t : tensors)
+      refs.push_back({t.data.data(), t.shape});
+    return refs;
+  };
+  auto zeroOutputs = [&]() {
+    std::vector<Tensor> ts;
+    for (const auto &s : *outShapes)
+      ts.push_back(Tensor::zeros(DType::F32, s));
+    return ts;
+  };
+  outputs = zeroOutputs();
+  std::vector<BufferRef> in = refsTo(inputs), w = refsTo(weights),
+                         out = refsTo(outputs);
 
   // Inference packs the weights once (as loom run does); a training step
   // packs them on every call, since every step changes them.
@@ -242,12 +248,8 @@ int main(int argc, char **argv) {
     auto ref = JitModel::compile(*module, name, exact, error);
     if (!ref)
       return fail(error);
-    std::vector<Tensor> refOut;
-    std::vector<BufferRef> ro;
-    for (const auto &s : *outShapes)
-      refOut.push_back(Tensor::zeros(DType::F32, s));
-    for (Tensor &t : refOut)
-      ro.push_back({t.data.data(), t.shape});
+    std::vector<Tensor> refOut = zeroOutputs();
+    std::vector<BufferRef> ro = refsTo(refOut);
     if (!call() || !ref->run(in, w, ro, error))
       return fail(error);
     for (size_t i = 0; i < outputs.size(); ++i)
