@@ -176,14 +176,14 @@ for r in rows(os.path.join(out_dir, "ablation.jsonl")):
     elif peer.startswith("without "):
         abl[(r["cid"], peer[len("without "):])] = r["median_s"]
 if abl:
-    cids = [c for c in ("C2", "C3", "C7", "U1-gates") if any(k[0] == c for k in abl)]
+    cids = [c for c in ("C1", "C2", "C3", "C7", "U1-gates") if any(k[0] == c for k in abl)]
     passes = []
     for (_c, p) in abl:
         if p not in passes:
             passes.append(p)
     lines += ["", "Ablation (bench/ablation.sh; one thread, the median of at least 5 runs and "
               "1 s each): each optimization left out in turn (`loom-bench --disable-pass`) on "
-              "C2 (batch-1 inference), C3 and C7 (training steps) and U1-gates (an LSTM "
+              "C1 and C2 (batch-1 inference), C3 and C7 (training steps) and U1-gates (an LSTM "
               "written one gate at a time, inference at C3's sizes). Each cell is the time "
               "without the pass over the time of the full pipeline measured right before it "
               "(how much slower loom is without the pass; — where it does not apply), then "

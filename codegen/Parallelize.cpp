@@ -345,8 +345,9 @@ struct OutlineParallelLoops
     SmallVector<Value> args{zero, n};
     args.append(captured.begin(), captured.end());
     loop->emitRemark()
-        << (range ? "matmul columns split across threads in contiguous "
-                    "blocks of 64, the same block on the same core every call"
+        << (range ? "matmul columns (with a fused epilogue: units, every "
+                    "gate of each) split across threads in contiguous "
+                    "blocks, the same block on the same core every call"
                   : "outer loop split across threads in contiguous ranges")
         << ", in @" << name << " (loom-outline-parallel-loops)";
     auto call = func::CallOp::create(cb, loc, fn, args);

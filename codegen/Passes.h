@@ -40,6 +40,9 @@ constexpr const char *kParallelBodyAttr = "loom.parallel_body";
 constexpr const char *kParallelCallAttr = "loom.parallel_call";
 /// On a kernel function shared by the matmuls of one form.
 constexpr const char *kKernelAttr = "loom.kernel";
+/// On a `linalg.generic` that only reads a matmul's result through column
+/// slices and may run as that matmul's epilogue (loom-fuse-matmul-epilogues).
+constexpr const char *kEpilogueAttr = "loom.epilogue";
 /// The thread-pool entry point compiled code calls (runtime/ThreadPool.h).
 constexpr const char *kParallelForSymbol = "loom_parallel_for";
 

@@ -147,6 +147,21 @@ def LoomVectorizeContractions
     keeps LLVM from unrolling, interleaving or vectorizing it again: it is
     already register-blocked, and unrolled its B streams need more address
     registers than the target has.
+
+    In a kernel that `loom-outline-contractions` made of a matmul and its
+    `loom.epilogue` (C's zero fill, the matmul, C's gate slices, the
+    epilogue), the kernel runs, for one row (batch 1), tiles of one row ×
+    every gate's vectors of the same units (as many accumulators as the
+    matmul tile), then the epilogue's body on those accumulators as vector
+    ops (other inputs loaded along the units or broadcast, scalars from
+    above broadcast), and stores only the epilogue's results: the gate
+    sums never reach memory, and each thread's block of units is one task,
+    every gate included. Each gate's width and first column must be whole
+    vectors (else a remark says why not, and the epilogue runs as loops).
+    With more rows the same kernel runs the matmul tiles and then the
+    epilogue as a loop nest: on AVX2, tiles of several rows × every gate do
+    not fit the 16 registers with their B vectors, and measured slower
+    than the 6-row matmul tiles from 2 rows on.
   }];
   let options = [
     Option<"vectorWidth", "vector-width", "int64_t", "16",
@@ -176,6 +191,37 @@ def LoomCollapseContractionDims
     (with B = 1 it was T one-row products, each streaming all of B), and a
     weight gradient `Σ_{t,b} dy[t, b, o] · x[t, b, i]` gets a single
     reduction of length T·B, which the kernel blocks and packs.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def LoomFuseMatmulEpilogues
+    : Pass<"loom-fuse-matmul-epilogues", "mlir::func::FuncOp"> {
+  let summary = "gather the elementwise ops after a matmul into one epilogue over its gate slices";
+  let description = [{
+    On tensors, for each multiply-accumulate contraction that
+    `loom-vectorize-contractions` handles (a recurrent step's `h · W_hh`
+    above all), rewrites the elementwise ops that consume its result into
+    one `linalg.generic` that reads the result only through column slices
+    (one per gate) and is marked `loom.epilogue`:
+
+    - an elementwise op on the whole result that is only read through
+      `tensor.extract_slice`s (the bias and input-projection adds, before
+      the gates are split) is computed per slice instead
+      (`TilingInterface::getTiledImplementation`), so that each gate's
+      add reads a slice of the matmul;
+    - elementwise producers are then fused into their consumers even when
+      their results have other, non-linalg uses (a cell state that is both
+      yielded and read by the output gate): the fused op also yields them,
+      and nothing is computed twice.
+
+    After bufferization `loom-outline-contractions` moves the matmul and
+    its marked epilogue into one kernel function, and
+    `loom-vectorize-contractions` applies the epilogue to the kernel's
+    accumulators in registers: the gate pre-activations never reach
+    memory. The rewrite alone changes no result (the same scalar
+    operations, in the same order per element).
   }];
   let dependentDialects = ["::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect"];
@@ -224,6 +270,14 @@ def LoomOutlineContractions
     once per form (a handful per model: forward, backward-input and
     weight-gradient matmuls) instead of once per matmul: compile time and
     code size no longer grow with the number of matmuls.
+
+    A matmul followed by its `loom.epilogue` (loom-fuse-matmul-epilogues)
+    moves into `@loom_matmul_epilogue<k>` together with it, when nothing in
+    between writes memory, C is a fresh buffer used only by them (its fill,
+    the matmul, the epilogue's column slices of its first rows) and the
+    epilogue's outputs are fresh buffers no other operand shares: the
+    kernel also takes the epilogue's other operands, the scalars it uses
+    (the time step, for lengths) and the slices' row count.
   }];
   let dependentDialects = ["::mlir::func::FuncDialect",
                            "::mlir::memref::MemRefDialect"];

@@ -144,7 +144,8 @@ std::string loom::loomToLinalgPipeline(const TargetOptions &target) {
       std::to_string(target.unroll) +
       "},canonicalize,cse,"
       "linalg-fuse-elementwise-ops,canonicalize,cse,"
-      "loom-collapse-contraction-dims,loom-pack-weights" +
+      "loom-fuse-matmul-epilogues,loom-collapse-contraction-dims,"
+      "loom-pack-weights" +
       std::string(target.bf16Weights ? "{bf16=true}" : "") +
       "),loom-split-weight-packing";
   return withoutPasses(text, target.disabledPasses);

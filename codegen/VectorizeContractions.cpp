@@ -23,14 +23,23 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/Interfaces/TilingInterface.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "mlir/Transforms/RegionUtils.h"
 #include "llvm/ADT/StringMap.h"
+#ifndef FUSED_MAX_ROWS
+#define FUSED_MAX_ROWS 1
+#endif
 
 namespace loom {
 #define GEN_PASS_DEF_LOOMVECTORIZECONTRACTIONS
 #define GEN_PASS_DEF_LOOMOUTLINECONTRACTIONS
 #define GEN_PASS_DEF_LOOMPACKWEIGHTS
 #define GEN_PASS_DEF_LOOMCOLLAPSECONTRACTIONDIMS
+#define GEN_PASS_DEF_LOOMFUSEMATMULEPILOGUES
 #include "codegen/Passes.h.inc"
 } // namespace loom
 
@@ -198,6 +207,189 @@ std::optional<Contraction> match(linalg::GenericOp op, bool buffers = true) {
                   !hasUnitInnerStride(op.getDpsInitOperand(0)->get())))
     return std::nullopt;
   return c;
+}
+
+/// The buffer a view is of (through subviews, casts and reshapes).
+Value rootOf(Value v) {
+  while (auto view = v.getDefiningOp<ViewLikeOpInterface>())
+    v = view.getViewSource();
+  return v;
+}
+
+/// Whether `op` is one scalar operation that also applies lane by lane to
+/// vectors (arith and math elementwise ops, constants) on f32 or integers.
+bool vectorizableScalarOp(Operation &op) {
+  auto scalar = [](Type t) {
+    return t.isF32() ||
+           (t.isSignlessInteger() && t.getIntOrFloatBitWidth() <= 64);
+  };
+  if (!llvm::all_of(op.getOperandTypes(), scalar) ||
+      !llvm::all_of(op.getResultTypes(), scalar) || op.getNumRegions() != 0)
+    return false;
+  if (isa<arith::ConstantOp>(op))
+    return true;
+  return OpTrait::hasElementwiseMappableTraits(&op) &&
+         isa<arith::ArithDialect, math::MathDialect>(op.getDialect());
+}
+
+/// A matmul's epilogue after bufferization (loom-fuse-matmul-epilogues'
+/// `loom.epilogue` op), with what the fused kernel needs to know.
+struct Epilogue {
+  linalg::GenericOp op;
+  linalg::FillOp fill; // C's zero initialization right before the matmul
+  OpFoldResult rows;   // rows of the gate slices
+  int64_t units = 0;   // columns of each gate slice
+  // Epilogue input number → the column of C where its gate slice starts.
+  SmallVector<std::pair<unsigned, int64_t>> gates;
+};
+
+/// The values `e`'s region uses from above, if they are all scalars (the
+/// step's constants, its time index): the kernel broadcasts them.
+std::optional<llvm::SetVector<Value>> scalarsAbove(linalg::GenericOp e) {
+  llvm::SetVector<Value> above;
+  getUsedValuesDefinedAbove(e.getRegion(), above);
+  for (Value v : above)
+    if (!v.getType().isIntOrFloat())
+      return std::nullopt;
+  return above;
+}
+
+/// Matches, after bufferization, the epilogue of contraction `c` that may
+/// run on the kernel's accumulators: the next op that writes memory is a
+/// 2-D elementwise `loom.epilogue` generic reading C only through column
+/// slices of its first rows, C has no other use, and the epilogue's outputs
+/// are fresh buffers that no operand of either op shares.
+/// In a kernel function (`inKernel`), C is one of its arguments.
+std::optional<Epilogue> matchEpilogue(const Contraction &c,
+                                      bool inKernel = false) {
+  linalg::GenericOp m = c.op;
+  if (!c.outer.empty() || c.reductions.size() != 1)
+    return std::nullopt;
+  Value C = m.getDpsInitOperand(0)->get();
+  if (!C.getDefiningOp<memref::AllocOp>() &&
+      !(inKernel && isa<BlockArgument>(C)))
+    return std::nullopt;
+  Epilogue epi;
+  // The op after the matmul (allocations and pure ops aside).
+  Operation *next = m->getNextNode();
+  while (next && (isa<memref::AllocOp>(next) || isMemoryEffectFree(next)))
+    next = next->getNextNode();
+  auto e = dyn_cast_or_null<linalg::GenericOp>(next);
+  if (!e || !e->hasAttr(loom::kEpilogueAttr) || !e.hasPureBufferSemantics() ||
+      e.getNumLoops() != 2 || e.getNumReductionLoops() != 0 ||
+      !scalarsAbove(e) ||
+      !llvm::all_of(e.getRegion().front().without_terminator(),
+                    vectorizableScalarOp))
+    return std::nullopt;
+  epi.op = e;
+  for (Operation *prev = m->getPrevNode(); prev; prev = prev->getPrevNode()) {
+    if (auto fill = dyn_cast<linalg::FillOp>(prev)) {
+      if (fill.getDpsInitOperand(0)->get() == C &&
+          matchPattern(fill.getDpsInputOperand(0)->get(), m_AnyZeroFloat()))
+        epi.fill = fill;
+      break;
+    }
+    if (!isa<memref::AllocOp>(prev) && !isMemoryEffectFree(prev))
+      break;
+  }
+  // C: the fill, the matmul, the epilogue's slices and its deallocation.
+  for (Operation *user : C.getUsers()) {
+    if (user == m || user == e || user == epi.fill.getOperation() ||
+        isa<memref::DeallocOp>(user))
+      continue;
+    auto view = dyn_cast<memref::SubViewOp>(user);
+    if (!view ||
+        !llvm::all_of(view->getUsers(), [&](Operation *u) { return u == e; }))
+      return std::nullopt;
+  }
+  llvm::SmallPtrSet<Value, 8> roots{rootOf(C)};
+  for (Value v : m.getDpsInputs())
+    roots.insert(rootOf(v));
+  for (OpOperand *in : e.getDpsInputOperands()) {
+    Value v = in->get();
+    AffineMap map = e.getMatchingIndexingMap(in);
+    auto type = dyn_cast<MemRefType>(v.getType());
+    if (!type || !(type.getElementType().isF32() ||
+                   type.getElementType().isSignlessInteger(64) ||
+                   type.getElementType().isSignlessInteger(32)))
+      return std::nullopt;
+    if (v == C) {
+      // All of C (before the matmul, an allocation): one gate.
+      auto cType = cast<MemRefType>(C.getType());
+      auto alloc = C.getDefiningOp<memref::AllocOp>();
+      if (!map.isIdentity() || !alloc || cType.isDynamicDim(1) ||
+          !epi.gates.empty())
+        return std::nullopt;
+      epi.units = cType.getDimSize(1);
+      epi.rows =
+          cType.isDynamicDim(0)
+              ? OpFoldResult(alloc.getDynamicSizes()[0])
+              : OpFoldResult(IntegerAttr::get(IndexType::get(C.getContext()),
+                                              cType.getDimSize(0)));
+      epi.gates.push_back({in->getOperandNumber(), 0});
+      continue;
+    }
+    auto view = v.getDefiningOp<memref::SubViewOp>();
+    if (view && view.getSource() == C) {
+      // A gate: C[0 : rows, o : o + units].
+      auto offsets = view.getStaticOffsets();
+      auto sizes = view.getMixedSizes();
+      std::optional<int64_t> units = getConstantIntValue(sizes[1]);
+      if (!map.isIdentity() || offsets.size() != 2 || offsets[0] != 0 ||
+          ShapedType::isDynamic(offsets[1]) || !view.hasUnitStride() ||
+          !units || (epi.units && epi.units != *units) ||
+          (!epi.gates.empty() && epi.rows != sizes[0]))
+        return std::nullopt;
+      epi.units = *units;
+      epi.rows = sizes[0];
+      epi.gates.push_back({in->getOperandNumber(), offsets[1]});
+      continue;
+    }
+    if (rootOf(v) == rootOf(C) || !map.isProjectedPermutation())
+      return std::nullopt;
+    // Read lane by lane along the units (d1, innermost and contiguous) or
+    // broadcast.
+    bool usesUnits =
+        map.getResultPosition(getAffineDimExpr(1, e.getContext())).has_value();
+    if (usesUnits && (map.getDimPosition(map.getNumResults() - 1) != 1 ||
+                      !hasUnitInnerStride(v)))
+      return std::nullopt;
+    roots.insert(rootOf(v));
+  }
+  if (epi.gates.empty())
+    return std::nullopt;
+  for (OpOperand &out : e.getDpsInitsMutable()) {
+    Value v = out.get();
+    Value root = rootOf(v);
+    auto type = dyn_cast<MemRefType>(v.getType());
+    bool fresh = root.getDefiningOp<memref::AllocOp>() ||
+                 (isa<BlockArgument>(root) &&
+                  isa<func::FuncOp>(
+                      cast<BlockArgument>(root).getOwner()->getParentOp()));
+    if (!type || !type.getElementType().isF32() ||
+        !e.getMatchingIndexingMap(&out).isIdentity() ||
+        !hasUnitInnerStride(v) || !fresh || !roots.insert(root).second)
+      return std::nullopt;
+  }
+  return epi;
+}
+
+/// The innermost reduction loop is already register-blocked: LLVM must
+/// neither unroll nor interleave it. Left alone, it unrolls the 1-row
+/// (GEMV) tile by 4, whose eight B streams then need more address
+/// registers than x86 has, and the spills cost C1 (batch 1) 10-15%.
+/// (convert-scf-to-cf carries the annotation to the loop's latch.)
+LLVM::LoopAnnotationAttr innermostAnnotation(OpBuilder &b) {
+  MLIRContext *ctx = b.getContext();
+  auto yes = BoolAttr::get(ctx, true);
+  auto vectorize = LLVM::LoopVectorizeAttr::get(ctx, /*disable=*/yes, {}, {},
+                                                {}, {}, {}, {});
+  auto interleave = LLVM::LoopInterleaveAttr::get(ctx, b.getI32IntegerAttr(1));
+  auto unroll =
+      LLVM::LoopUnrollAttr::get(ctx, /*disable=*/yes, {}, {}, {}, {}, {}, {});
+  return LLVM::LoopAnnotationAttr::get(ctx, {}, vectorize, interleave, unroll,
+                                       {}, {}, {}, {}, {}, {}, {}, {}, {}, {},
+                                       {});
 }
 
 class KernelBuilder {
@@ -509,7 +701,7 @@ private:
     auto loop = kLo ? scf::ForOp::create(b, loc, kLo, kHi, one, accs)
                     : scf::ForOp::create(b, loc, zero, sizes[d], one, accs);
     if (k + 1 == c.reductions.size())
-      loop->setAttr("loop_annotation", innermostAnnotation());
+      loop->setAttr("loop_annotation", innermostAnnotation(b));
     {
       OpBuilder::InsertionGuard g(b);
       b.setInsertionPointToStart(loop.getBody());
@@ -519,25 +711,6 @@ private:
       scf::YieldOp::create(b, loc, next);
     }
     return SmallVector<Value>(loop.getResults());
-  }
-
-  /// The innermost reduction loop is already register-blocked: LLVM must
-  /// neither unroll nor interleave it. Left alone, it unrolls the 1-row
-  /// (GEMV) tile by 4, whose eight B streams then need more address
-  /// registers than x86 has, and the spills cost C1 (batch 1) 10-15%.
-  /// (convert-scf-to-cf carries the annotation to the loop's latch.)
-  LLVM::LoopAnnotationAttr innermostAnnotation() {
-    MLIRContext *ctx = b.getContext();
-    auto yes = BoolAttr::get(ctx, true);
-    auto vectorize = LLVM::LoopVectorizeAttr::get(ctx, /*disable=*/yes, {}, {},
-                                                  {}, {}, {}, {});
-    auto interleave =
-        LLVM::LoopInterleaveAttr::get(ctx, b.getI32IntegerAttr(1));
-    auto unroll =
-        LLVM::LoopUnrollAttr::get(ctx, /*disable=*/yes, {}, {}, {}, {}, {}, {});
-    return LLVM::LoopAnnotationAttr::get(ctx, {}, vectorize, interleave, unroll,
-                                         {}, {}, {}, {}, {}, {}, {}, {}, {}, {},
-                                         {});
   }
 
   /// One reduction index: NV row chunks of B, one broadcast of A per row.
@@ -595,9 +768,261 @@ private:
   }
 };
 
+/// The kernel of a matmul fused with its epilogue: per tile of rows and
+/// units, the accumulators of every gate's columns, then the epilogue on
+/// them in registers; C is never stored (see loom-fuse-matmul-epilogues).
+class EpilogueKernelBuilder {
+public:
+  EpilogueKernelBuilder(OpBuilder &b, Location loc, const Contraction &c,
+                        const Epilogue &epi, int64_t width, int64_t accs)
+      : b(b), loc(loc), c(c), epi(epi), width(width) {
+    linalg::GenericOp op = c.op;
+    maps = op.getIndexingMapsArray();
+    A = op.getDpsInputOperand(c.a)->get();
+    B = op.getDpsInputOperand(c.b)->get();
+    C = op.getDpsInitOperand(0)->get();
+    vecType = VectorType::get({width}, b.getF32Type());
+    gates = epi.gates.size();
+    vectorsPerGate = epi.units / width;
+    // A tile is one row × `rowVectors` vectors per gate: as many
+    // accumulators as the matmul kernel's tile (independent FMA chains),
+    // each B vector used once. It divides the block of units a thread
+    // takes at a time.
+    rowVectors =
+        largestDivisor(vectorsPerGate, std::clamp<int64_t>(accs / gates, 1, 8));
+  }
+
+  /// Whether the target's vectors fit the gates: whole vectors of units
+  /// in each gate, never straddling a packed panel.
+  static bool fits(const Contraction &c, const Epilogue &epi, int64_t width) {
+    if (epi.units % width || (c.group && c.group % width))
+      return false;
+    return llvm::all_of(epi.gates,
+                        [&](auto g) { return g.second % width == 0; });
+  }
+
+  void build() {
+    Value zero = cst(0), one = cst(1);
+    Value rows = getValueOrCreateConstantIndexOp(b, loc, epi.rows);
+    ivs.assign(maps[0].getNumDims(), Value());
+    unsigned kd = c.reductions[0];
+    Value K = memref::DimOp::create(
+        b, loc, A,
+        *maps[c.a].getResultPosition(getAffineDimExpr(kd, b.getContext())));
+    // Blocks of `rowVectors` vectors of units, marked parallel: a thread
+    // takes a contiguous range of blocks, every gate of its units.
+    int64_t blocks = vectorsPerGate / rowVectors;
+    auto par = scf::ForOp::create(b, loc, zero, cst(blocks), one);
+    par->setAttr(loom::kParallelAttr, b.getStringAttr("range"));
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(par.getBody());
+    Value j = par.getInductionVar();
+    auto jEnd = arith::AddIOp::create(b, loc, j, one);
+    jEnd->setAttr(loom::kParallelEndAttr, b.getUnitAttr());
+    vLo = arith::MulIOp::create(b, loc, j, cst(rowVectors));
+    vHi = arith::MulIOp::create(b, loc, jEnd, cst(rowVectors));
+    this->rows = rows;
+    // One pass over the reduction: the sums stay in registers from the
+    // first index to the epilogue. (Blocks of 64 or 128 indices, with
+    // partial sums through C, measured no better at one row and did not
+    // rescue several.)
+    tiles(zero, K);
+  }
+
+private:
+  OpBuilder &b;
+  Location loc;
+  Contraction c;
+  Epilogue epi;
+  int64_t width;
+  int64_t gates = 0, vectorsPerGate = 0;
+  int64_t rowVectors = 1;
+  SmallVector<AffineMap> maps;
+  Value A, B, C;
+  Value vLo, vHi, rows;
+  VectorType vecType;
+  SmallVector<Value> ivs;
+
+  static int64_t largestDivisor(int64_t n, int64_t atMost) {
+    for (int64_t d = std::min(n, atMost); d > 1; --d)
+      if (n % d == 0)
+        return d;
+    return 1;
+  }
+
+  Value cst(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+
+  SmallVector<Value> indices(AffineMap map, ArrayRef<Value> dims) {
+    SmallVector<Value> idx;
+    for (unsigned r = 0; r < map.getNumResults(); ++r)
+      idx.push_back(dims[map.getDimPosition(r)]);
+    return idx;
+  }
+
+  /// Every tile of this thread's units for reduction indices [kLo, kHi).
+  void tiles(Value kLo, Value kHi) {
+    OpBuilder::InsertionGuard g(b);
+    auto rowsLoop = scf::ForOp::create(b, loc, cst(0), rows, cst(1));
+    b.setInsertionPointToStart(rowsLoop.getBody());
+    auto vecs = scf::ForOp::create(b, loc, vLo, vHi, cst(rowVectors));
+    b.setInsertionPointToStart(vecs.getBody());
+    tile(rowsLoop.getInductionVar(), 1, vecs.getInductionVar(), rowVectors, kLo,
+         kHi);
+  }
+
+  /// Column of C of gate `g`'s vector `v0 + v`.
+  Value column(int64_t g, Value v0, int64_t v) {
+    Value unit = arith::MulIOp::create(
+        b, loc, arith::AddIOp::create(b, loc, v0, cst(v)), cst(width));
+    return arith::AddIOp::create(b, loc, unit, cst(epi.gates[g].second));
+  }
+
+  /// One tile: rows m0..m0+mr, vectors v0..v0+nv of every gate, reduction
+  /// indices [kLo, kHi), then the epilogue on the sums.
+  void tile(Value m0, int64_t mr, Value v0, int64_t nv, Value kLo, Value kHi) {
+    SmallVector<Value> rowIdx, cols;
+    for (int64_t r = 0; r < mr; ++r)
+      rowIdx.push_back(r ? arith::AddIOp::create(b, loc, m0, cst(r)).getResult()
+                         : m0);
+    for (int64_t g = 0; g < gates; ++g)
+      for (int64_t v = 0; v < nv; ++v)
+        cols.push_back(column(g, v0, v));
+    // Accumulators [row][gate][vector].
+    auto cIndices = [&](int64_t r, Value col) {
+      ivs[c.m] = rowIdx[r];
+      ivs[c.n] = col;
+      return indices(maps[2], ivs);
+    };
+    // C's zero fill is folded in: the sums start from zeros.
+    Value zeros = arith::ConstantOp::create(
+        b, loc, vecType, DenseElementsAttr::get(vecType, 0.0f));
+    SmallVector<Value> accs;
+    for (int64_t r = 0; r < mr; ++r)
+      for (Value col : cols)
+        accs.push_back(epi.fill ? zeros
+                                : vector::LoadOp::create(b, loc, vecType, C,
+                                                         cIndices(r, col))
+                                      .getResult());
+    unsigned kd = c.reductions[0];
+    auto loop = scf::ForOp::create(b, loc, kLo, kHi, cst(1), accs);
+    loop->setAttr("loop_annotation", innermostAnnotation(b));
+    {
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(loop.getBody());
+      ivs[kd] = loop.getInductionVar();
+      SmallVector<Value> bs;
+      for (Value col : cols) {
+        if (c.group) {
+          Value gsz = cst(c.group);
+          Value idx[] = {arith::DivUIOp::create(b, loc, col, gsz), ivs[kd],
+                         arith::RemUIOp::create(b, loc, col, gsz)};
+          if (c.bf16) {
+            auto narrow = VectorType::get({width}, b.getBF16Type());
+            Value v = vector::LoadOp::create(b, loc, narrow, B, idx);
+            bs.push_back(arith::ExtFOp::create(b, loc, vecType, v));
+          } else {
+            bs.push_back(vector::LoadOp::create(b, loc, vecType, B, idx));
+          }
+          continue;
+        }
+        ivs[c.n] = col;
+        bs.push_back(vector::LoadOp::create(b, loc, vecType, B,
+                                            indices(maps[c.b], ivs)));
+      }
+      SmallVector<Value> next;
+      ValueRange in = loop.getRegionIterArgs();
+      for (int64_t r = 0; r < mr; ++r) {
+        ivs[c.m] = rowIdx[r];
+        Value a = memref::LoadOp::create(b, loc, A, indices(maps[c.a], ivs));
+        Value splat = vector::BroadcastOp::create(b, loc, vecType, a);
+        for (auto [i, bv] : llvm::enumerate(bs))
+          next.push_back(
+              vector::FMAOp::create(b, loc, splat, bv, in[r * bs.size() + i]));
+      }
+      scf::YieldOp::create(b, loc, next);
+    }
+    // The epilogue, one row and one vector of units at a time.
+    for (int64_t r = 0; r < mr; ++r)
+      for (int64_t v = 0; v < nv; ++v) {
+        SmallVector<Value> gateValues;
+        for (int64_t g = 0; g < gates; ++g)
+          gateValues.push_back(loop.getResult(r * gates * nv + g * nv + v));
+        Value unit = arith::MulIOp::create(
+            b, loc, arith::AddIOp::create(b, loc, v0, cst(v)), cst(width));
+        apply(rowIdx[r], unit, gateValues);
+      }
+  }
+
+  /// The epilogue's body on vectors at (row, units unit..unit+width).
+  void apply(Value row, Value unit, ArrayRef<Value> gateValues) {
+    linalg::GenericOp e = epi.op;
+    Block &body = e.getRegion().front();
+    IRMapping map;
+    Value dims[] = {row, unit};
+    auto splat = [&](Value s) {
+      return vector::BroadcastOp::create(
+                 b, loc, VectorType::get({width}, s.getType()), s)
+          .getResult();
+    };
+    llvm::SetVector<Value> above;
+    getUsedValuesDefinedAbove(e.getRegion(), above);
+    for (Value v : above)
+      map.map(v, splat(v));
+    for (OpOperand *in : e.getDpsInputOperands()) {
+      BlockArgument arg = body.getArgument(in->getOperandNumber());
+      auto gate = llvm::find_if(
+          epi.gates, [&](auto g) { return g.first == in->getOperandNumber(); });
+      if (gate != epi.gates.end()) {
+        map.map(arg, gateValues[gate - epi.gates.begin()]);
+        continue;
+      }
+      AffineMap m = e.getMatchingIndexingMap(in);
+      SmallVector<Value> idx = indices(m, dims);
+      bool lanes =
+          m.getNumResults() > 0 && m.getDimPosition(m.getNumResults() - 1) == 1;
+      auto type = VectorType::get(
+          {width}, cast<MemRefType>(in->get().getType()).getElementType());
+      map.map(
+          arg,
+          lanes
+              ? vector::LoadOp::create(b, loc, type, in->get(), idx).getResult()
+              : splat(memref::LoadOp::create(b, loc, in->get(), idx)));
+    }
+    for (Operation &op : body.without_terminator()) {
+      if (isa<arith::ConstantOp>(op)) {
+        map.map(op.getResult(0), splat(b.clone(op)->getResult(0)));
+        continue;
+      }
+      Operation *v = b.clone(op, map);
+      for (OpResult r : v->getResults())
+        r.setType(VectorType::get({width}, r.getType()));
+    }
+    auto yield = cast<linalg::YieldOp>(body.getTerminator());
+    for (auto [value, out] : llvm::zip(yield.getOperands(), e.getDpsInits()))
+      vector::StoreOp::create(b, loc, map.lookup(value), out,
+                              ValueRange{row, unit});
+  }
+};
+
 struct VectorizeContractions
     : public loom::impl::LoomVectorizeContractionsBase<VectorizeContractions> {
   using LoomVectorizeContractionsBase::LoomVectorizeContractionsBase;
+
+  /// Rows up to which a matmul with an epilogue runs fused. With more, the
+  /// matmul kernel's panels and 6-row tiles reuse B better than the fused
+  /// tiles (a few rows × every gate) can; measured on C6 (64 rows), the
+  /// fused kernel was 1.2-1.5x slower, and at 1 row 5-30% faster.
+  static constexpr int64_t kFusedMaxRows = FUSED_MAX_ROWS;
+
+  /// In a kernel made by loom-outline-contractions: C's fill, the matmul,
+  /// C's gate slices and the epilogue, in this order.
+  static std::optional<Epilogue> kernelEpilogue(const Contraction &c) {
+    auto f = c.op->getParentOfType<func::FuncOp>();
+    if (!f || !f->hasAttr(loom::kKernelAttr))
+      return std::nullopt;
+    std::optional<Epilogue> epi = matchEpilogue(c, /*inKernel=*/true);
+    return epi;
+  }
 
   void runOnOperation() override {
     SmallVector<Contraction> found;
@@ -608,6 +1033,44 @@ struct VectorizeContractions
     for (Contraction &c : found) {
       if (c.group % vectorWidth)
         continue; // packed panels narrower than a vector: plain loops
+      if (std::optional<Epilogue> epi = kernelEpilogue(c)) {
+        if (EpilogueKernelBuilder::fits(c, *epi, vectorWidth)) {
+          epi->op->emitRemark()
+              << "epilogue fused into the matmul: its " << epi->gates.size()
+              << " gate slice(s) of " << epi->units << " units stay in vector<"
+              << int64_t(vectorWidth)
+              << "xf32> registers, never stored, for up to " << kFusedMaxRows
+              << " rows; more rows run the matmul kernel, then the epilogue "
+                 "(loom-vectorize-contractions)";
+          Location loc = c.op.getLoc();
+          OpBuilder b(epi->op); // after the constants the epilogue uses
+          Value rowCount = getValueOrCreateConstantIndexOp(b, loc, epi->rows);
+          Value few = arith::CmpIOp::create(
+              b, loc, arith::CmpIPredicate::ule, rowCount,
+              arith::ConstantIndexOp::create(b, loc, kFusedMaxRows));
+          auto branch = scf::IfOp::create(b, loc, few, /*withElse=*/true);
+          b.setInsertionPointToStart(branch.thenBlock());
+          EpilogueKernelBuilder(b, loc, c, *epi, vectorWidth,
+                                int64_t(vectors) * int64_t(rows))
+              .build();
+          b.setInsertionPointToStart(branch.elseBlock());
+          if (epi->fill)
+            b.clone(*epi->fill);
+          KernelBuilder(b, loc, c, vectorWidth, vectors, rows).build();
+          b.clone(*epi->op)->removeAttr(loom::kEpilogueAttr);
+          epi->op.erase();
+          if (epi->fill)
+            epi->fill.erase();
+          c.op.erase();
+          continue;
+        }
+        epi->op->emitRemark()
+            << "epilogue not fused: " << epi->units
+            << " units per gate (or a gate's first column) is not a multiple "
+               "of the "
+            << int64_t(vectorWidth)
+            << "-lane vector (loom-vectorize-contractions)";
+      }
       c.op->emitRemark() << "matmul as a register-blocked kernel: "
                          << int64_t(rows) << "x"
                          << int64_t(vectors) * int64_t(vectorWidth)
@@ -820,6 +1283,241 @@ private:
   }
 };
 
+/// Whether `op` is an all-parallel generic on tensors whose results are
+/// written through identity maps (so its iteration space is its results').
+bool isElementwise(linalg::GenericOp op) {
+  if (!op.hasPureTensorSemantics() || op.getNumDpsInits() == 0 ||
+      op.getNumReductionLoops() != 0)
+    return false;
+  for (OpOperand &init : op.getDpsInitsMutable())
+    if (!op.getMatchingIndexingMap(&init).isIdentity())
+      return false;
+  return llvm::all_of(op.getIndexingMapsArray(),
+                      [](AffineMap m) { return m.isProjectedPermutation(); });
+}
+
+/// The contraction `v` is a result of, through extract_slices.
+linalg::GenericOp contractionOf(Value v) {
+  while (auto slice = v.getDefiningOp<tensor::ExtractSliceOp>())
+    v = slice.getSource();
+  auto op = v.getDefiningOp<linalg::GenericOp>();
+  return op && match(op, /*buffers=*/false) ? op : linalg::GenericOp();
+}
+
+/// Gathers the elementwise ops after each matmul into one epilogue over
+/// its column slices (see Passes.td).
+struct FuseMatmulEpilogues
+    : public loom::impl::LoomFuseMatmulEpiloguesBase<FuseMatmulEpilogues> {
+  void runOnOperation() override {
+    func::FuncOp f = getOperation();
+    MLIRContext *ctx = &getContext();
+    // 1. An elementwise op on a matmul's whole result, read only through
+    //    slices, is computed per slice.
+    SmallVector<linalg::GenericOp> sliced;
+    f.walk([&](linalg::GenericOp op) {
+      if (!isElementwise(op) || op->use_empty())
+        return;
+      bool readsMatmul = llvm::any_of(op.getDpsInputs(), [](Value v) {
+        return v.getDefiningOp<linalg::GenericOp>() && contractionOf(v);
+      });
+      bool onlySlices = llvm::all_of(op->getUsers(), [](Operation *user) {
+        auto s = dyn_cast<tensor::ExtractSliceOp>(user);
+        return s && s.hasUnitStride() &&
+               s.getSourceType().getRank() == s.getType().getRank();
+      });
+      if (readsMatmul && onlySlices)
+        sliced.push_back(op);
+    });
+    IRRewriter rewriter(ctx);
+    for (linalg::GenericOp op : sliced) {
+      for (Operation *user : llvm::make_early_inc_range(op->getUsers())) {
+        auto s = cast<tensor::ExtractSliceOp>(user);
+        rewriter.setInsertionPoint(s);
+        FailureOr<TilingResult> tiled =
+            cast<TilingInterface>(op.getOperation())
+                .getTiledImplementation(rewriter, s.getMixedOffsets(),
+                                        s.getMixedSizes());
+        if (failed(tiled))
+          return signalPassFailure();
+        unsigned r = cast<OpResult>(s.getSource()).getResultNumber();
+        Value v = tiled->tiledValues[r];
+        if (v.getType() != s.getType())
+          v = tensor::CastOp::create(rewriter, s.getLoc(), s.getType(), v);
+        rewriter.replaceOp(s, v);
+      }
+      rewriter.eraseOp(op);
+    }
+    // 2. Producers with one use are fused into their consumers, as
+    //    linalg-fuse-elementwise-ops does.
+    RewritePatternSet patterns(ctx);
+    linalg::populateElementwiseOpsFusionPatterns(
+        patterns, [](OpOperand *fused) {
+          Operation *producer = fused->get().getDefiningOp();
+          return producer && producer->hasOneUse();
+        });
+    tensor::ExtractSliceOp::getCanonicalizationPatterns(patterns, ctx);
+    if (failed(applyPatternsGreedily(f, std::move(patterns))))
+      return signalPassFailure();
+    // 3. The elementwise ops that read a matmul's slices, and those that
+    //    read their results, become one op, marked as the matmul's
+    //    epilogue.
+    SmallVector<linalg::GenericOp> matmuls;
+    f.walk([&](linalg::GenericOp op) {
+      if (match(op, /*buffers=*/false))
+        matmuls.push_back(op);
+    });
+    for (linalg::GenericOp m : matmuls)
+      if (linalg::GenericOp e = gather(m, rewriter))
+        e->setAttr(loom::kEpilogueAttr, UnitAttr::get(ctx));
+  }
+
+private:
+  /// The elementwise ops of `m`'s epilogue, merged into one, or null: every
+  /// use of `m` must be a 2-D slice (or `m` itself) read by an elementwise
+  /// op over the same rows, in `m`'s block; then their elementwise
+  /// consumers (through identity maps) join, in block order.
+  linalg::GenericOp gather(linalg::GenericOp m, RewriterBase &rewriter) {
+    if (m->getNumResults() != 1 || m->use_empty() ||
+        cast<ShapedType>(m->getResult(0).getType()).getRank() != 2)
+      return {};
+    SmallVector<linalg::GenericOp> group;
+    auto add = [&](Operation *op) {
+      auto g = dyn_cast<linalg::GenericOp>(op);
+      if (!g || !isElementwise(g) || g.getNumLoops() != 2 ||
+          g->getBlock() != m->getBlock() || !g.getRegion().hasOneBlock())
+        return false;
+      for (OpOperand &init : g.getDpsInitsMutable())
+        if (g.payloadUsesValueFromOperand(&init))
+          return false;
+      if (!llvm::is_contained(group, g))
+        group.push_back(g);
+      return true;
+    };
+    std::optional<OpFoldResult> rows;
+    for (Operation *user : m->getUsers()) {
+      SmallVector<Operation *> readers{user};
+      if (auto s = dyn_cast<tensor::ExtractSliceOp>(user)) {
+        if (!s.hasUnitStride() || s.getType().getRank() != 2 ||
+            !isConstantIntValue(s.getMixedOffsets()[0], 0))
+          return {};
+        OpFoldResult r = s.getMixedSizes()[0];
+        if (rows && *rows != r)
+          return {};
+        rows = r;
+        readers.assign(user->getUsers().begin(), user->getUsers().end());
+      }
+      for (Operation *r : readers)
+        if (!add(r))
+          return {};
+    }
+    // Consumers of the group's results through identity maps join it.
+    for (size_t i = 0; i < group.size(); ++i)
+      for (Operation *user : group[i]->getUsers()) {
+        auto g = dyn_cast<linalg::GenericOp>(user);
+        if (!g || llvm::is_contained(group, g))
+          continue;
+        bool identity = llvm::all_of(g->getOpOperands(), [&](OpOperand &o) {
+          return !llvm::is_contained(group, o.get().getDefiningOp()) ||
+                 g.getMatchingIndexingMap(&o).isIdentity();
+        });
+        if (identity)
+          add(g);
+      }
+    llvm::sort(group, [](linalg::GenericOp a, linalg::GenericOp b) {
+      return a->isBeforeInBlock(b);
+    });
+    return merge(group, rewriter);
+  }
+
+  /// `group` (elementwise ops over one iteration space, in block order) as
+  /// one op at the last one's place, whose results are those used outside.
+  linalg::GenericOp merge(ArrayRef<linalg::GenericOp> group,
+                          RewriterBase &rewriter) {
+    if (group.size() == 1)
+      return group[0];
+    linalg::GenericOp last = group.back();
+    auto inGroup = [&](Value v) {
+      auto g = v.getDefiningOp<linalg::GenericOp>();
+      return g && llvm::is_contained(group, g);
+    };
+    SmallVector<Value> inputs, inits, replaced;
+    SmallVector<AffineMap> maps;
+    for (linalg::GenericOp g : group)
+      for (OpOperand *o : g.getDpsInputOperands()) {
+        if (inGroup(o->get()))
+          continue;
+        AffineMap map = g.getMatchingIndexingMap(o);
+        bool seen = false;
+        for (auto [v, mp] : llvm::zip(inputs, maps))
+          seen |= v == o->get() && mp == map;
+        if (!seen) {
+          inputs.push_back(o->get());
+          maps.push_back(map);
+        }
+      }
+    for (linalg::GenericOp g : group)
+      for (OpResult r : g->getResults()) {
+        bool outside = false;
+        for (Operation *user : r.getUsers()) {
+          auto ug = dyn_cast<linalg::GenericOp>(user);
+          if (ug && llvm::is_contained(group, ug))
+            continue;
+          if (user->getBlock() != last->getBlock() ||
+              user->isBeforeInBlock(last))
+            return {};
+          outside = true;
+        }
+        if (outside) {
+          replaced.push_back(r);
+          inits.push_back(g.getDpsInitOperand(r.getResultNumber())->get());
+          maps.push_back(g.getMatchingIndexingMap(
+              g.getDpsInitOperand(r.getResultNumber())));
+        }
+      }
+    if (replaced.empty())
+      return {};
+    SmallVector<Type> types;
+    for (Value r : replaced)
+      types.push_back(r.getType());
+    rewriter.setInsertionPoint(last);
+    auto fused = linalg::GenericOp::create(
+        rewriter, last.getLoc(), types, inputs, inits, maps,
+        last.getIteratorTypesArray(),
+        [&](OpBuilder &b, Location loc, ValueRange args) {
+          IRMapping map;
+          DenseMap<Value, Value> scalar; // a group result → its element
+          for (linalg::GenericOp g : group) {
+            Block &body = g.getRegion().front();
+            for (OpOperand *o : g.getDpsInputOperands()) {
+              Value arg = body.getArgument(o->getOperandNumber());
+              if (inGroup(o->get())) {
+                map.map(arg, scalar.lookup(o->get()));
+                continue;
+              }
+              AffineMap m = g.getMatchingIndexingMap(o);
+              for (auto [i, v] : llvm::enumerate(inputs))
+                if (v == o->get() && maps[i] == m)
+                  map.map(arg, args[i]);
+            }
+            for (Operation &op : body.without_terminator())
+              b.clone(op, map);
+            for (auto [r, y] : llvm::zip(g->getResults(),
+                                         body.getTerminator()->getOperands()))
+              scalar[r] = map.lookupOrDefault(y);
+          }
+          SmallVector<Value> yields;
+          for (Value r : replaced)
+            yields.push_back(scalar.lookup(r));
+          linalg::YieldOp::create(b, loc, yields);
+        });
+    for (auto [r, v] : llvm::zip(replaced, fused->getResults()))
+      rewriter.replaceAllUsesWith(r, v);
+    for (linalg::GenericOp g : llvm::reverse(group))
+      rewriter.eraseOp(g);
+    return fused;
+  }
+};
+
 /// `type` with every size, stride and the offset dynamic, except a unit
 /// innermost stride: the type a shared kernel takes.
 MemRefType generalized(MemRefType type) {
@@ -855,10 +1553,35 @@ struct OutlineContractions
     llvm::StringMap<func::FuncOp> kernels;
     OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
     for (linalg::GenericOp op : found) {
+      std::optional<Epilogue> epi = matchEpilogue(*match(op));
+      // The kernel's operands: the matmul's, then the epilogue's other
+      // inputs and its outputs, then the gates' row count.
       SmallVector<Value> operands(op->getOperands());
+      if (epi)
+        for (OpOperand &o : epi->op->getOpOperands())
+          if (!llvm::any_of(
+                  epi->gates,
+                  [&](auto g) { return g.first == o.getOperandNumber(); }) &&
+              !llvm::is_contained(operands, o.get()))
+            operands.push_back(o.get());
+      if (epi) {
+        llvm::SetVector<Value> above = *scalarsAbove(epi->op);
+        for (Value v : above)
+          if (!v.getDefiningOp() ||
+              !v.getDefiningOp()->hasTrait<OpTrait::ConstantLike>())
+            operands.push_back(v); // e.g. the time step, for lengths
+      }
       SmallVector<Type> types;
       for (Value v : operands)
-        types.push_back(generalized(cast<MemRefType>(v.getType())));
+        types.push_back(isa<MemRefType>(v.getType())
+                            ? generalized(cast<MemRefType>(v.getType()))
+                            : v.getType());
+      Value rows;
+      if (epi) {
+        OpBuilder cb(epi->op);
+        rows = getValueOrCreateConstantIndexOp(cb, op.getLoc(), epi->rows);
+        types.push_back(rows.getType());
+      }
       // The kernel's body, printed, is its key.
       auto fnType = FunctionType::get(ctx, types, {});
       auto candidate =
@@ -868,18 +1591,21 @@ struct OutlineContractions
       IRMapping map;
       for (auto [v, arg] : llvm::zip(operands, entry->getArguments()))
         map.map(v, arg);
-      Operation *clone = b.clone(*op, map);
+      if (epi)
+        cloneEpilogue(b, *epi, op, map, entry->getArguments().back());
+      else
+        b.clone(*op, map);
       func::ReturnOp::create(b, op.getLoc());
       std::string key;
       {
         llvm::raw_string_ostream os(key);
-        clone->print(
-            os, OpPrintingFlags().skipRegions(false).elideLargeElementsAttrs());
+        candidate.getBody().front().print(os);
       }
       func::FuncOp &kernel = kernels[key];
       if (!kernel) {
         kernel = candidate;
-        kernel.setSymName("loom_matmul" + std::to_string(kernels.size() - 1));
+        kernel.setSymName((epi ? "loom_matmul_epilogue" : "loom_matmul") +
+                          std::to_string(kernels.size() - 1));
         kernel.setPrivate();
         kernel->setAttr(loom::kKernelAttr, UnitAttr::get(ctx));
         // One copy of the code: LLVM must not inline it back into every
@@ -894,16 +1620,53 @@ struct OutlineContractions
                          << " with a matmul of the same form "
                             "(loom-outline-contractions)";
       }
-      OpBuilder cb(op);
+      // The call replaces the epilogue (after every operand's definition;
+      // nothing between the matmul and it writes memory).
+      OpBuilder cb(epi ? epi->op.getOperation() : op.getOperation());
       SmallVector<Value> args;
       for (auto [v, t] : llvm::zip(operands, types))
         args.push_back(
             v.getType() == t
                 ? v
                 : memref::CastOp::create(cb, op.getLoc(), t, v).getResult());
+      if (epi)
+        args.push_back(rows);
       func::CallOp::create(cb, op.getLoc(), kernel, args);
+      if (epi) {
+        epi->op.erase();
+        if (epi->fill)
+          epi->fill.erase();
+      }
       op.erase();
     }
+  }
+
+private:
+  /// Into a kernel: C's fill, the matmul, C's gate slices and the
+  /// epilogue, with `map` giving the kernel's arguments.
+  static void cloneEpilogue(OpBuilder &b, Epilogue epi, linalg::GenericOp op,
+                            IRMapping &map, Value rows) {
+    Location loc = op.getLoc();
+    Value C = map.lookup(op.getDpsInitOperand(0)->get());
+    if (epi.fill) {
+      Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
+      linalg::FillOp::create(b, loc, ValueRange{zero}, ValueRange{C});
+    }
+    b.clone(*op, map);
+    for (auto [input, column] : epi.gates) {
+      SmallVector<OpFoldResult> offsets{b.getIndexAttr(0),
+                                        b.getIndexAttr(column)};
+      SmallVector<OpFoldResult> sizes{rows, b.getIndexAttr(epi.units)};
+      SmallVector<OpFoldResult> strides(2, b.getIndexAttr(1));
+      map.map(epi.op->getOperand(input),
+              memref::SubViewOp::create(b, loc, C, offsets, sizes, strides)
+                  .getResult());
+    }
+    llvm::SetVector<Value> above = *scalarsAbove(epi.op);
+    for (Value v : above)
+      if (!map.contains(v)) // a constant
+        map.map(v, b.clone(*v.getDefiningOp())->getResult(0));
+    b.clone(*epi.op, map);
   }
 };
 
