@@ -30,9 +30,6 @@
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/Transforms/RegionUtils.h"
 #include "llvm/ADT/StringMap.h"
-#ifndef FUSED_MAX_ROWS
-#define FUSED_MAX_ROWS 1
-#endif
 
 namespace loom {
 #define GEN_PASS_DEF_LOOMVECTORIZECONTRACTIONS
@@ -1009,10 +1006,11 @@ struct VectorizeContractions
   using LoomVectorizeContractionsBase::LoomVectorizeContractionsBase;
 
   /// Rows up to which a matmul with an epilogue runs fused. With more, the
-  /// matmul kernel's panels and 6-row tiles reuse B better than the fused
-  /// tiles (a few rows × every gate) can; measured on C6 (64 rows), the
-  /// fused kernel was 1.2-1.5x slower, and at 1 row 5-30% faster.
-  static constexpr int64_t kFusedMaxRows = FUSED_MAX_ROWS;
+  /// matmul kernel's panels and 6-row tiles reuse B better than fused tiles
+  /// of a few rows × every gate can (on AVX2 they must also fit 16
+  /// registers): measured 1.2-1.8x slower from 2 to 64 rows, and at one row
+  /// about 5% faster (docs/rationale.md).
+  static constexpr int64_t kFusedMaxRows = 1;
 
   /// In a kernel made by loom-outline-contractions: C's fill, the matmul,
   /// C's gate slices and the epilogue, in this order.
