@@ -202,4 +202,17 @@ if abl:
             v, b0 = abl.get((c, p)), base.get((c, p))
             cells.append("—" if v is None or b0 is None else f"{v / b0:.2f}× ({ms(v)})")
         lines.append(f"| `{p}` | " + " | ".join(cells) + " |")
+# Compile latency (bench/compile-latency.cpp): cold and from the cache.
+compile = rows(os.path.join(out_dir, "compile.jsonl"))
+if compile:
+    lines += ["", "Compile latency through the embedding API "
+              "(`loom::Module::compileFile`, bench/compile-latency.cpp; median "
+              "seconds): cold is an empty compile cache (every pass and LLVM), "
+              "cached reads the objects the cold run stored (target: the word "
+              "LM under 50 ms). C7 compiles the model, its gradient and its "
+              "training step (SGD with clipping); C7-infer the model alone.", "",
+              "| config | cold s | cached ms | cold / cached |", "|---|---|---|---|"]
+    for r in compile:
+        lines.append(f"| {r['cid']} | {r['cold_s']:.2f} | {r['cached_s'] * 1e3:.1f} | "
+                     f"{r['cold_s'] / r['cached_s']:.0f}× |")
 print("\n".join(lines))

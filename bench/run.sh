@@ -70,6 +70,16 @@ for spec in "C1 $((4 * 256 * 256 * 4)) 100" "C2 $((4 * 1024 * 1024 * 4)) 25" \
   done
 done
 
+# Compile latency through the embedding API: cold, and from the compile
+# cache (bench/compile-latency.cpp).
+: > "$OUT/compile.jsonl"
+for spec in "C1 C1.loom" "C7-infer C7.loom" "C7 C7.loom --train"; do
+  read -r cid model flag <<< "$spec"
+  [[ ",$CONFIGS," == *",${cid%%-*},"* ]] || continue
+  echo "[bench] compile latency of $cid" >&2
+  build/bin/loom-compile-latency "$M/$model" --cid "$cid" $flag >> "$OUT/compile.jsonl"
+done
+
 # The ablation (ABLATION=0 skips it): bench/ablation.sh.
 if [[ "${ABLATION:-1}" == 1 ]]; then
   OUT_DIR="$OUT" CONFIGS="$CONFIGS" bench/ablation.sh

@@ -94,6 +94,12 @@ loom::createTargetMachine(const TargetOptions &options, std::string &error) {
     }
   }
   jtmb.setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+  if (options.objectFile) {
+    // What a host program links: position-independent (PIE executables,
+    // shared libraries) with the small code model, unlike the JIT's.
+    jtmb.setRelocationModel(llvm::Reloc::PIC_);
+    jtmb.setCodeModel(llvm::CodeModel::Small);
+  }
   auto tm = jtmb.createTargetMachine();
   if (!tm) {
     error = llvm::toString(tm.takeError());

@@ -21,6 +21,10 @@
 
 namespace loom {
 
+/// The largest unroll factor `--unroll` and the API accept: more steps per
+/// iteration only multiply the code.
+constexpr int kMaxUnroll = 64;
+
 /// Which machine to compile for; empty fields mean the host's.
 struct TargetOptions {
   std::string triple;
@@ -41,6 +45,13 @@ struct TargetOptions {
   /// Packed weights stored as bfloat16, widened to f32 in the matmul
   /// kernels (inference only: halves the bytes a batch-1 step streams).
   bool bf16Weights = false;
+  /// A directory of compiled objects (JitModel's compile cache); empty: no
+  /// cache. Entries are keyed on everything above that changes the code,
+  /// the module's text, loom's build and the target machine.
+  std::string cacheDir;
+  /// Code for an object file a program links (`--emit=obj`): position
+  /// independent, small code model. The JIT's code is neither.
+  bool objectFile = false;
 };
 
 /// `pipeline` (a textual pass pipeline) without the passes named in

@@ -21,8 +21,11 @@ std::vector<const ast::Cell *> ParsedSource::cells() const {
 }
 
 std::unique_ptr<ParsedSource>
-loom::parseSource(std::unique_ptr<llvm::MemoryBuffer> buffer) {
+loom::parseSource(std::unique_ptr<llvm::MemoryBuffer> buffer,
+                  llvm::SourceMgr::DiagHandlerTy handler,
+                  void *handlerContext) {
   auto src = std::make_unique<ParsedSource>();
+  src->sourceMgr.setDiagHandler(handler, handlerContext);
   unsigned prelude = src->sourceMgr.AddNewSourceBuffer(
       llvm::MemoryBuffer::getMemBuffer(preludeSource(), "<prelude>"),
       llvm::SMLoc());

@@ -26,8 +26,12 @@ struct ParsedSource {
 
 /// Parses `buffer` (named `name` in diagnostics) and the prelude. Errors are
 /// printed clang-style to `errs` (stderr by default); returns null on error.
+/// With `handler`, the diagnostics of parsing and checking go to it
+/// instead (print them with writeDiagnostic, frontend/Parser.h).
 std::unique_ptr<ParsedSource>
-parseSource(std::unique_ptr<llvm::MemoryBuffer> buffer);
+parseSource(std::unique_ptr<llvm::MemoryBuffer> buffer,
+            llvm::SourceMgr::DiagHandlerTy handler = nullptr,
+            void *handlerContext = nullptr);
 
 /// Parses and checks, then generates the loom dialect.
 mlir::OwningOpRef<mlir::ModuleOp> generate(mlir::MLIRContext &context,

@@ -945,9 +945,14 @@ private:
     for (mlir::Value r : results)
       resultTypes.push_back(r.getType());
     func.setType(builder.getFunctionType(argTypes, resultTypes));
-    for (size_t i = 0; i < model.outputs.size(); ++i)
+    for (size_t i = 0; i < model.outputs.size(); ++i) {
       func.setResultAttr(i, kNameAttr,
                          builder.getStringAttr(model.outputs[i].first));
+      for (const auto &c : carries)
+        if (c.second == results[i])
+          func.setResultAttr(i, kStateOfAttr,
+                             builder.getStringAttr(model.inputs[c.first].name));
+    }
     builder.setInsertionPointAfter(func);
     return true;
   }

@@ -842,7 +842,17 @@ void loom::printDiagnostic(llvm::SourceMgr &sm, SMLoc loc,
                            llvm::SourceMgr::DiagKind kind,
                            const llvm::Twine &msg) {
   llvm::SMDiagnostic diag = sm.GetMessage(loc, kind, msg);
-  sm.PrintMessage(llvm::errs(), diag);
+  // A host program (the embedding API) collects diagnostics itself.
+  if (auto handler = sm.getDiagHandler()) {
+    handler(diag, sm.getDiagContext());
+    return;
+  }
+  writeDiagnostic(llvm::errs(), diag);
+}
+
+void loom::writeDiagnostic(llvm::raw_ostream &os,
+                           const llvm::SMDiagnostic &diag) {
+  diag.print(nullptr, os);
   StringRef line = diag.getLineContents();
   if (diag.getColumnNo() < 0 || llvm::isASCII(line))
     return;
@@ -870,9 +880,9 @@ void loom::printDiagnostic(llvm::SourceMgr &sm, SMLoc loc,
     width += w > 0 ? w : 0;
     i += n;
   }
-  llvm::errs().indent(width);
-  llvm::WithColor(llvm::errs(), llvm::raw_ostream::GREEN, /*Bold=*/true) << '^';
-  llvm::errs() << '\n';
+  os.indent(width);
+  llvm::WithColor(os, llvm::raw_ostream::GREEN, /*Bold=*/true) << '^';
+  os << '\n';
 }
 
 bool loom::parseLoom(llvm::SourceMgr &sourceMgr, unsigned bufferId,

@@ -22,8 +22,13 @@ constexpr int kMaxExprDepth = 200;
 /// Prints a diagnostic clang-style: `file:line:col: error: message`, the
 /// source line and a caret under the column (also under lines with non-ASCII
 /// text, where llvm::SourceMgr alone prints no caret).
+/// If `sourceMgr` has a diagnostic handler, it receives the diagnostic
+/// instead (and may print it with writeDiagnostic).
 void printDiagnostic(llvm::SourceMgr &sourceMgr, llvm::SMLoc loc,
                      llvm::SourceMgr::DiagKind kind, const llvm::Twine &msg);
+
+/// Writes `diag` as printDiagnostic prints it.
+void writeDiagnostic(llvm::raw_ostream &os, const llvm::SMDiagnostic &diag);
 
 } // namespace loom
 

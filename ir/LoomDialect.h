@@ -29,6 +29,10 @@ constexpr const char *kTrainAttr = "loom.train";
 /// On a result of `<Model>_loss`/`_grad`/`_step`: the final value of the
 /// recurrent-state input of the same name, fed back to the next step.
 constexpr const char *kCarryAttr = "loom.carry";
+/// On a result of a model function: it is the final value of the
+/// recurrent-state input named here (`h_n` of `state = h0`), which a
+/// streaming session feeds back as that input on its next call.
+constexpr const char *kStateOfAttr = "loom.state_of";
 /// The argument of `<Model>_loss` (when the model has dropout) holding
 /// `[seed, step]` for loom.dropout's masks; a negative seed turns them off.
 constexpr const char *kDropoutKeyName = "dropout_key";

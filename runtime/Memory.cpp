@@ -17,6 +17,7 @@ struct alignas(16) Header {
 };
 
 struct Cache {
+  Cache() { blocks.reserve(loom::kCacheBlocksMax); }
   std::vector<Header *> blocks; // free, most recently freed last
   std::size_t bytes = 0;
   ~Cache() {
@@ -33,16 +34,14 @@ Cache &cache() {
 } // namespace
 
 extern "C" void *_mlir_memref_to_llvm_alloc(uint64_t size) {
-  if (size >= loom::kCachedBlockMin) {
-    Cache &c = cache();
-    for (size_t k = c.blocks.size(); k-- > 0;)
-      if (c.blocks[k]->size == size) {
-        Header *h = c.blocks[k];
-        c.blocks.erase(c.blocks.begin() + k);
-        c.bytes -= size;
-        return h + 1;
-      }
-  }
+  Cache &c = cache();
+  for (size_t k = c.blocks.size(); k-- > 0;)
+    if (c.blocks[k]->size == size) {
+      Header *h = c.blocks[k];
+      c.blocks.erase(c.blocks.begin() + k);
+      c.bytes -= size;
+      return h + 1;
+    }
   auto *h = static_cast<Header *>(std::malloc(sizeof(Header) + size));
   if (!h)
     return nullptr;
@@ -54,13 +53,12 @@ extern "C" void _mlir_memref_to_llvm_free(void *ptr) {
   if (!ptr)
     return;
   Header *h = static_cast<Header *>(ptr) - 1;
-  if (h->size >= loom::kCachedBlockMin) {
-    Cache &c = cache();
-    if (c.bytes + h->size <= loom::kCacheBytesMax) {
-      c.blocks.push_back(h);
-      c.bytes += h->size;
-      return;
-    }
+  Cache &c = cache();
+  if (c.bytes + h->size <= loom::kCacheBytesMax &&
+      c.blocks.size() < loom::kCacheBlocksMax) {
+    c.blocks.push_back(h);
+    c.bytes += h->size;
+    return;
   }
   std::free(h);
 }

@@ -3,11 +3,13 @@
 // Compiled code allocates its intermediate buffers through
 // `_mlir_memref_to_llvm_alloc` / `_mlir_memref_to_llvm_free`
 // (finalize-memref-to-llvm's generic functions), which loom implements here:
-// malloc and free, except that freed blocks of 64 KiB or more are kept in a
-// per-thread cache (at most 256 MiB per thread) and handed out again for the
-// same size. A training or inference step allocates the same large buffers
-// on every call; from glibc each would be a fresh mmap whose pages fault in
-// and are zeroed on every step.
+// malloc and free, except that freed blocks are kept in a per-thread cache
+// (at most 256 MiB and 1024 blocks per thread) and handed out again for the
+// same size. A training or inference step allocates the same buffers on
+// every call: from glibc each large one would be a fresh mmap whose pages
+// fault in and are zeroed on every step, and a streaming session's batch-1
+// steps would call malloc every time (the embedding API promises none after
+// warm-up).
 //
 //===----------------------------------------------------------------------===//
 #ifndef LOOM_RUNTIME_MEMORY_H
@@ -24,10 +26,10 @@ void _mlir_memref_to_llvm_free(void *ptr);
 
 namespace loom {
 
-/// Blocks at least this large are cached when freed.
-constexpr std::size_t kCachedBlockMin = std::size_t(64) << 10;
 /// Bytes a thread's cache keeps at most.
 constexpr std::size_t kCacheBytesMax = std::size_t(256) << 20;
+/// Blocks a thread's cache keeps at most.
+constexpr std::size_t kCacheBlocksMax = 1024;
 
 /// Bytes held by the calling thread's cache (for tests).
 std::size_t cachedBytes();

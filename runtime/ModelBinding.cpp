@@ -64,6 +64,38 @@ ErrorOr<mlir::func::FuncOp> loom::findModel(mlir::ModuleOp module,
   return models[0];
 }
 
+Status loom::checkInputShape(const ModelPort &p,
+                             const std::vector<int64_t> &shape,
+                             SizeBindings &sizes) {
+  if (shape.size() != p.dims.size())
+    return Error{"input '" + p.name + "' must have rank " +
+                 std::to_string(p.dims.size()) + " (" + p.describe() +
+                 "), found shape " + shapeString(shape)};
+  for (size_t d = 0; d < p.dims.size(); ++d) {
+    const std::string &sym = p.dims[d];
+    int64_t n = shape[d];
+    bool isNumber = !sym.empty() && std::isdigit((unsigned char)sym[0]);
+    if (isNumber) {
+      if (std::to_string(n) != sym)
+        return Error{"input '" + p.name + "' must have shape " + p.describe() +
+                     ", found " + shapeString(shape) + " (dimension " +
+                     std::to_string(d) + " differs)"};
+      continue;
+    }
+    if (n <= 0)
+      return Error{"input '" + p.name + "' has " + sym + " = " +
+                   std::to_string(n) + " (shape " + shapeString(shape) +
+                   "); sizes must be at least 1"};
+    auto [pos, inserted] = sizes.insert({sym, {n, p.name}});
+    if (!inserted && pos->second.first != n)
+      return Error{"input '" + p.name + "' has " + sym + " = " +
+                   std::to_string(n) + " (shape " + shapeString(shape) +
+                   ") but input '" + pos->second.second + "' has " + sym +
+                   " = " + std::to_string(pos->second.first)};
+  }
+  return Status();
+}
+
 ErrorOr<std::vector<Tensor>>
 loom::bindInputs(mlir::func::FuncOp func,
                  const std::map<std::string, Tensor> &given) {
@@ -80,8 +112,7 @@ loom::bindInputs(mlir::func::FuncOp func,
                    "' (its inputs: " + (list.empty() ? "none" : list) + ")"};
     }
   std::vector<Tensor> bound;
-  std::map<std::string, std::pair<int64_t, std::string>>
-      sizes; // symbol -> (size, input)
+  SizeBindings sizes;
   for (const ModelPort &p : sig.inputs) {
     auto it = given.find(p.name);
     if (it == given.end())
@@ -103,31 +134,9 @@ loom::bindInputs(mlir::func::FuncOp func,
                    dtypeName(t.dtype) +
                    " (convert it with .astype(numpy.float32))"};
     }
-    if (t.shape.size() != p.dims.size())
-      return Error{"input '" + p.name + "' must have rank " +
-                   std::to_string(p.dims.size()) + " (" + p.describe() +
-                   "), found shape " + t.shapeString()};
-    for (size_t d = 0; d < p.dims.size(); ++d) {
-      const std::string &sym = p.dims[d];
-      int64_t n = t.shape[d];
-      bool isNumber = !sym.empty() && std::isdigit((unsigned char)sym[0]);
-      if (isNumber) {
-        if (std::to_string(n) != sym)
-          return Error{"input '" + p.name + "' must have shape " +
-                       p.describe() + ", found " + t.shapeString() +
-                       " (dimension " + std::to_string(d) + " differs)"};
-        continue;
-      }
-      if (n == 0)
-        return Error{"input '" + p.name + "' has " + sym + " = 0 (shape " +
-                     t.shapeString() + "); sizes must be at least 1"};
-      auto [pos, inserted] = sizes.insert({sym, {n, p.name}});
-      if (!inserted && pos->second.first != n)
-        return Error{"input '" + p.name + "' has " + sym + " = " +
-                     std::to_string(n) + " (shape " + t.shapeString() +
-                     ") but input '" + pos->second.second + "' has " + sym +
-                     " = " + std::to_string(pos->second.first)};
-    }
+    Status st = checkInputShape(p, t.shape, sizes);
+    if (!st.ok())
+      return Error{st.error()};
     bound.push_back(std::move(t));
   }
   return bound;
@@ -356,12 +365,12 @@ private:
 
 } // namespace
 
-Status loom::checkInputValues(mlir::func::FuncOp func,
-                              const std::vector<Tensor> &inputs) {
-  ModelSignature sig = signatureOf(func);
+ErrorOr<std::vector<ValueCheck>>
+loom::valueChecksOf(mlir::func::FuncOp func,
+                    const std::vector<std::vector<int64_t>> &inputShapes) {
   ShapeInference si;
-  for (auto [arg, t] : llvm::zip(func.getArguments(), inputs))
-    si.shapes[arg] = t.shape;
+  for (auto [arg, shape] : llvm::zip(func.getArguments(), inputShapes))
+    si.shapes[arg] = shape;
   if (!si.block(func.getBody().front()))
     return Error{si.error};
   auto argIndex = [&](mlir::Value v) -> int {
@@ -370,89 +379,113 @@ Status loom::checkInputValues(mlir::func::FuncOp func,
       return -1;
     return ba.getArgNumber();
   };
-  Status status;
+  std::vector<ValueCheck> checks;
   func.walk([&](mlir::Operation *op) {
-    if (!status.ok())
-      return;
+    ValueCheck c;
     if (auto e = mlir::dyn_cast<EmbeddingOp>(op)) {
-      int k = argIndex(e.getIds());
-      if (k < 0)
-        return;
-      int64_t vocab =
-          mlir::cast<mlir::RankedTensorType>(e.getWeight().getType())
-              .getDimSize(0);
-      const Tensor &t = inputs[k];
-      const int64_t *ids = t.i64Data();
-      for (int64_t i = 0; i < t.numElements(); ++i)
-        if (ids[i] < 0 || ids[i] >= vocab) {
-          // Report the multi-dimensional index of the first bad id.
-          std::string where;
-          int64_t rest = i;
-          std::vector<int64_t> idx(t.shape.size());
-          for (int64_t d = (int64_t)t.shape.size() - 1; d >= 0; --d) {
-            idx[d] = rest % t.shape[d];
-            rest /= t.shape[d];
-          }
-          for (size_t d = 0; d < idx.size(); ++d)
-            where += (d ? ", " : "") + std::to_string(idx[d]);
-          status = Error{"input '" + sig.inputs[k].name + "' has token id " +
-                         std::to_string(ids[i]) + " at [" + where +
-                         "], outside the vocabulary [0, " +
-                         std::to_string(vocab) + ")"};
-          return;
-        }
-    }
-    if (mlir::isa<CrossEntropyOp, NllOp>(op)) {
-      int k = argIndex(op->getOperand(1));
-      if (k < 0)
-        return;
-      int64_t classes =
-          mlir::cast<mlir::RankedTensorType>(op->getOperand(0).getType())
-              .getShape()
-              .back();
-      int64_t ignore =
+      c.kind = ValueCheck::TokenIds;
+      c.input = argIndex(e.getIds());
+      c.bound = mlir::cast<mlir::RankedTensorType>(e.getWeight().getType())
+                    .getDimSize(0);
+    } else if (mlir::isa<CrossEntropyOp, NllOp>(op)) {
+      c.kind = ValueCheck::Targets;
+      c.input = argIndex(op->getOperand(1));
+      c.bound = mlir::cast<mlir::RankedTensorType>(op->getOperand(0).getType())
+                    .getShape()
+                    .back();
+      c.ignore =
           mlir::isa<NllOp>(op)
               ? mlir::cast<NllOp>(op).getIgnoreIndexAttr().getInt()
               : mlir::cast<CrossEntropyOp>(op).getIgnoreIndexAttr().getInt();
-      const Tensor &t = inputs[k];
-      const int64_t *ids = t.i64Data();
-      for (int64_t i = 0; i < t.numElements(); ++i)
-        if (ids[i] != ignore && (ids[i] < 0 || ids[i] >= classes)) {
-          status = Error{"input '" + sig.inputs[k].name + "' has target " +
-                         std::to_string(ids[i]) + " at flat index " +
-                         std::to_string(i) + ", outside the classes [0, " +
-                         std::to_string(classes) + ") (ignore_index is " +
-                         std::to_string(ignore) + ")"};
-          return;
-        }
-    }
-    if (auto s = mlir::dyn_cast<ScanOp>(op)) {
+    } else if (auto s = mlir::dyn_cast<ScanOp>(op)) {
       if (!s.getLengths())
         return;
-      int k = argIndex(s.getLengths());
-      if (k < 0)
-        return;
-      int64_t T = si.shapes[s.getInputs()[0]][0];
-      int64_t B = si.shapes[s.getInputs()[0]][1];
-      const Tensor &t = inputs[k];
-      if (t.numElements() != B) {
-        status = Error{"input '" + sig.inputs[k].name + "' has " +
-                       std::to_string(t.numElements()) +
-                       " lengths but the batch has " + std::to_string(B) +
-                       " sequences (one length per batch entry)"};
-        return;
-      }
-      const int64_t *len = t.i64Data();
-      for (int64_t b = 0; b < B; ++b)
-        if (len[b] < 1 || len[b] > T) {
-          status = Error{"input '" + sig.inputs[k].name + "' has length " +
-                         std::to_string(len[b]) + " at [" + std::to_string(b) +
-                         "], outside 1..T (T = " + std::to_string(T) + ")"};
-          return;
-        }
+      c.kind = ValueCheck::Lengths;
+      c.input = argIndex(s.getLengths());
+      c.bound = si.shapes[s.getInputs()[0]][0];
+      c.batch = si.shapes[s.getInputs()[0]][1];
+    } else {
+      return;
     }
+    if (c.input < 0)
+      return;
+    c.shape = inputShapes[c.input];
+    checks.push_back(c);
   });
-  return status;
+  return checks;
+}
+
+std::string ValueCheck::where(int64_t flat) const {
+  // The multi-dimensional index of a flat one, row-major.
+  std::vector<int64_t> idx(shape.size());
+  for (int64_t d = int64_t(shape.size()) - 1; d >= 0; --d) {
+    idx[d] = shape[d] ? flat % shape[d] : 0;
+    flat = shape[d] ? flat / shape[d] : 0;
+  }
+  std::string out = "[";
+  for (size_t d = 0; d < idx.size(); ++d)
+    out += (d ? ", " : "") + std::to_string(idx[d]);
+  return out + "]";
+}
+
+Status loom::applyValueChecks(const std::vector<ValueCheck> &checks,
+                              const ModelSignature &sig,
+                              const int64_t *const *data,
+                              const int64_t *counts) {
+  for (const ValueCheck &c : checks) {
+    const int64_t *ids = data[c.input];
+    int64_t n = counts[c.input];
+    const std::string &name = sig.inputs[c.input].name;
+    switch (c.kind) {
+    case ValueCheck::TokenIds:
+      for (int64_t i = 0; i < n; ++i)
+        if (ids[i] < 0 || ids[i] >= c.bound) {
+          return Error{"input '" + name + "' has token id " +
+                       std::to_string(ids[i]) + " at " + c.where(i) +
+                       ", outside the vocabulary [0, " +
+                       std::to_string(c.bound) + ")"};
+        }
+      break;
+    case ValueCheck::Targets:
+      for (int64_t i = 0; i < n; ++i)
+        if (ids[i] != c.ignore && (ids[i] < 0 || ids[i] >= c.bound))
+          return Error{"input '" + name + "' has target " +
+                       std::to_string(ids[i]) + " at flat index " +
+                       std::to_string(i) + ", outside the classes [0, " +
+                       std::to_string(c.bound) + ") (ignore_index is " +
+                       std::to_string(c.ignore) + ")"};
+      break;
+    case ValueCheck::Lengths:
+      if (n != c.batch)
+        return Error{"input '" + name + "' has " + std::to_string(n) +
+                     " lengths but the batch has " + std::to_string(c.batch) +
+                     " sequences (one length per batch entry)"};
+      for (int64_t b = 0; b < n; ++b)
+        if (ids[b] < 1 || ids[b] > c.bound)
+          return Error{"input '" + name + "' has length " +
+                       std::to_string(ids[b]) + " at [" + std::to_string(b) +
+                       "], outside 1..T (T = " + std::to_string(c.bound) + ")"};
+      break;
+    }
+  }
+  return Status();
+}
+
+Status loom::checkInputValues(mlir::func::FuncOp func,
+                              const std::vector<Tensor> &inputs) {
+  std::vector<std::vector<int64_t>> shapes;
+  std::vector<const int64_t *> data;
+  std::vector<int64_t> counts;
+  for (const Tensor &t : inputs) {
+    shapes.push_back(t.shape);
+    data.push_back(t.dtype == DType::I64 ? t.i64Data() : nullptr);
+    counts.push_back(t.numElements());
+  }
+  auto checks = valueChecksOf(func, shapes);
+  if (!checks)
+    return Error{checks.error()};
+  return applyValueChecks(*checks, signatureOf(func), data.data(),
+                          counts.data());
 }
 
 std::vector<ParamInfo> loom::parametersOf(mlir::func::FuncOp func) {

@@ -44,6 +44,14 @@ ModelSignature signatureOf(mlir::func::FuncOp func);
 ErrorOr<mlir::func::FuncOp> findModel(mlir::ModuleOp module,
                                       const std::string &name = "");
 
+/// Run-time size names bound so far: name -> (size, the input it came from).
+using SizeBindings = std::map<std::string, std::pair<int64_t, std::string>>;
+
+/// Checks one input's shape against its declaration (rank, fixed sizes,
+/// run-time sizes at least 1 and agreeing with `sizes`, which it extends).
+Status checkInputShape(const ModelPort &p, const std::vector<int64_t> &shape,
+                       SizeBindings &sizes);
+
 /// Orders `given` by the model's inputs and checks dtypes (i64 inputs also
 /// take i32, converted), ranks, sizes and run-time size names.
 ErrorOr<std::vector<Tensor>>
@@ -53,6 +61,32 @@ bindInputs(mlir::func::FuncOp func, const std::map<std::string, Tensor> &given);
 /// [0, vocab) and lengths in 1..T.
 Status checkInputValues(mlir::func::FuncOp func,
                         const std::vector<Tensor> &inputs);
+
+/// One check of an integer input's values at given input shapes: token ids
+/// within a vocabulary, targets within the classes (or ignore_index), or
+/// lengths within 1..T with one per batch entry.
+struct ValueCheck {
+  enum Kind { TokenIds, Targets, Lengths } kind = TokenIds;
+  int input = -1;             // which model input
+  int64_t bound = 0;          // vocabulary, classes, or T
+  int64_t ignore = 0;         // Targets: ignore_index
+  int64_t batch = 0;          // Lengths: B
+  std::vector<int64_t> shape; // of the input, for messages
+  /// "[t, b]": the index of flat element `flat` in `shape`.
+  std::string where(int64_t flat) const;
+};
+
+/// The value checks of `func`'s inputs at these input shapes (computed
+/// once per shape; applying them allocates nothing unless one fails).
+ErrorOr<std::vector<ValueCheck>>
+valueChecksOf(mlir::func::FuncOp func,
+              const std::vector<std::vector<int64_t>> &inputShapes);
+
+/// Applies `checks`: `data[k]` and `counts[k]` are input k's int64 values
+/// and element count (unused for other inputs).
+Status applyValueChecks(const std::vector<ValueCheck> &checks,
+                        const ModelSignature &sig, const int64_t *const *data,
+                        const int64_t *counts);
 
 /// A parameter of the model: name, shape and PyTorch-style initializer.
 struct ParamInfo {

@@ -18,6 +18,7 @@
 #include "runtime/Npy.h"
 #include "runtime/SafeTensors.h"
 #include "runtime/TextData.h"
+#include "tools/loom/AotHeader.h"
 #include "tools/loom/Driver.h"
 #include "tools/loom/Train.h"
 
@@ -73,7 +74,7 @@ static cl::opt<uint64_t> seed("seed", cl::desc("Random seed"), cl::init(0),
                               cl::sub(initCmd), cl::sub(sampleCmd),
                               cl::sub(trainCmd));
 
-enum class Emit { AST, Loom, Linalg, LLVMDialect, LLVMIR, Asm, Obj };
+enum class Emit { AST, Loom, Linalg, LLVMDialect, LLVMIR, Asm, Obj, Header };
 static cl::opt<Emit> emit(
     "emit", cl::desc("The phase to stop after and print"), cl::init(Emit::Loom),
     cl::values(clEnumValN(Emit::AST, "ast", "the syntax tree"),
@@ -83,8 +84,15 @@ static cl::opt<Emit> emit(
                           "the MLIR LLVM dialect"),
                clEnumValN(Emit::LLVMIR, "llvm-ir", "optimized LLVM IR"),
                clEnumValN(Emit::Asm, "asm", "assembly for the target"),
-               clEnumValN(Emit::Obj, "obj", "an object file for the target")),
+               clEnumValN(Emit::Obj, "obj", "an object file for the target"),
+               clEnumValN(Emit::Header, "header",
+                          "the C header that calls --emit=obj's object")),
     cl::sub(compileCmd));
+static cl::opt<std::string> embedWeightsFile(
+    "embed-weights",
+    cl::desc("With --emit=obj: put these weights (.safetensors) "
+             "in the object"),
+    cl::value_desc("file"), cl::sub(compileCmd));
 static cl::opt<bool> printAfterAll("print-ir-after-all",
                                    cl::desc("Print the IR after every pass"),
                                    cl::sub(compileCmd));
@@ -119,8 +127,6 @@ static cl::opt<int>
            cl::value_desc("N"), cl::sub(compileCmd), cl::sub(runCmd),
            cl::sub(gradCmd), cl::sub(trainCmd), cl::sub(evalCmd),
            cl::sub(sampleCmd));
-/// The largest --unroll: more steps per iteration only multiply the code.
-constexpr int kMaxUnroll = 64;
 static cl::opt<std::string> mtriple("mtriple",
                                     cl::desc("Target triple (default: host)"),
                                     cl::sub(compileCmd));
@@ -385,6 +391,7 @@ static TargetOptions targetOptions() {
   t.threads = unsigned(std::max<int64_t>(threads, 0));
   t.unroll = unroll.getNumOccurrences() ? unsigned(unroll) : 0;
   t.bf16Weights = weightStorage == WeightStorage::BF16;
+  t.objectFile = compileCmd && emit == Emit::Obj;
   return t;
 }
 
@@ -411,6 +418,18 @@ static int runCompile() {
   auto m = load(emit != Emit::AST || !dumpPhasesTo.empty());
   if (!m)
     return 1;
+  if (!embedWeightsFile.empty() && emit != Emit::Obj)
+    return fail("--embed-weights goes with --emit=obj");
+  std::map<std::string, Tensor> embedded;
+  if (!embedWeightsFile.empty()) {
+    auto weights = readSafeTensors(embedWeightsFile);
+    if (!weights)
+      return fail(weights.error());
+    auto bound = bindWeights(m->func, *weights);
+    if (!bound)
+      return fail(embedWeightsFile + ": " + bound.error());
+    embedded = bound.take();
+  }
   bool dumping = !dumpPhasesTo.empty();
   if (dumping) {
     if (std::error_code ec = llvm::sys::fs::create_directories(dumpPhasesTo))
@@ -484,9 +503,28 @@ static int runCompile() {
           /*printModuleScope=*/true, /*printAfterOnlyOnChange=*/false);
     }
   };
+  // The header reads names and shapes at the loom level.
+  mlir::OwningOpRef<mlir::ModuleOp> loomLevel;
+  std::string modelName = m->func.getName().str();
+  if (emit == Emit::Header)
+    loomLevel = module.clone();
   if (mlir::failed(runPipeline(
           module, loomToLinalgPipeline(targetOptions()).c_str(), configure)))
     return fail("lowering to linalg failed");
+  CallLayout layout;
+  if (emit == Emit::Header || emit == Emit::Obj) {
+    if (!describeLowered(module, modelName, layout, error))
+      return fail(error);
+  }
+  if (emit == Emit::Header) {
+    auto header = generateAotHeader(
+        loomLevel->lookupSymbol<mlir::func::FuncOp>(modelName), layout);
+    if (!header)
+      return fail(header.error());
+    result = header.take();
+    if (!dumping)
+      return finish();
+  }
   text = printed(module);
   if (!dumpPhase("2-linalg.mlir", text))
     return 1;
@@ -529,6 +567,14 @@ static int runCompile() {
       result = std::string(asmText);
   }
   if (emit == Emit::Obj) {
+    // Only the C interfaces are exported (several models link into one
+    // program), and the weights go in on request.
+    internalizeForAot(*llvmModule);
+    if (!embedded.empty()) {
+      Status st = embedWeights(*llvmModule, modelName, layout, embedded);
+      if (!st.ok())
+        return fail(st.error());
+    }
     llvm::SmallString<0> obj;
     llvm::raw_svector_ostream os(obj);
     if (!emitMachineCode(*llvmModule, *tm, /*assembly=*/false, os, error))

@@ -15,13 +15,13 @@ namespace {
 // pages are already mapped), and leaves the cache when it does.
 TEST(MemoryTest, LargeBlocksAreReusedForTheSameSize) {
   size_t before = cachedBytes();
-  void *a = _mlir_memref_to_llvm_alloc(kCachedBlockMin * 3);
+  void *a = _mlir_memref_to_llvm_alloc((size_t(64) << 10) * 3);
   ASSERT_NE(a, nullptr);
-  std::memset(a, 1, kCachedBlockMin * 3);
+  std::memset(a, 1, (size_t(64) << 10) * 3);
   _mlir_memref_to_llvm_free(a);
-  EXPECT_EQ(cachedBytes(), before + kCachedBlockMin * 3);
-  void *other = _mlir_memref_to_llvm_alloc(kCachedBlockMin * 2);
-  void *b = _mlir_memref_to_llvm_alloc(kCachedBlockMin * 3);
+  EXPECT_EQ(cachedBytes(), before + (size_t(64) << 10) * 3);
+  void *other = _mlir_memref_to_llvm_alloc((size_t(64) << 10) * 2);
+  void *b = _mlir_memref_to_llvm_alloc((size_t(64) << 10) * 3);
   EXPECT_EQ(a, b);
   EXPECT_NE(other, b);
   EXPECT_EQ(cachedBytes(), before);
@@ -29,15 +29,32 @@ TEST(MemoryTest, LargeBlocksAreReusedForTheSameSize) {
   _mlir_memref_to_llvm_free(other);
 }
 
-// Small blocks go straight back to malloc; blocks are 16-byte aligned.
-TEST(MemoryTest, SmallBlocksAreNotCached) {
+// Small blocks are cached too (a streaming step allocates nothing from
+// malloc after warm-up); blocks are 16-byte aligned.
+TEST(MemoryTest, SmallBlocksAreReused) {
   size_t before = cachedBytes();
   void *p = _mlir_memref_to_llvm_alloc(100);
   ASSERT_NE(p, nullptr);
   EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 16, 0u);
   _mlir_memref_to_llvm_free(p);
+  EXPECT_EQ(cachedBytes(), before + 100);
+  void *q = _mlir_memref_to_llvm_alloc(100);
+  EXPECT_EQ(q, p);
   EXPECT_EQ(cachedBytes(), before);
+  _mlir_memref_to_llvm_free(q);
   _mlir_memref_to_llvm_free(nullptr);
+}
+
+// At most kCacheBlocksMax blocks are kept, whatever their size.
+TEST(MemoryTest, CacheKeepsBoundedBlockCount) {
+  std::thread([] {
+    std::vector<void *> blocks(kCacheBlocksMax + 10);
+    for (void *&p : blocks)
+      p = _mlir_memref_to_llvm_alloc(32);
+    for (void *p : blocks)
+      _mlir_memref_to_llvm_free(p);
+    EXPECT_EQ(cachedBytes(), kCacheBlocksMax * 32);
+  }).join();
 }
 
 // A thread keeps at most kCacheBytesMax; beyond that, freed blocks are
