@@ -205,12 +205,18 @@ if abl:
 # Compile latency (bench/compile-latency.cpp): cold and from the cache.
 compile = rows(os.path.join(out_dir, "compile.jsonl"))
 if compile:
+    when = ""
+    cfile, lfile = (os.path.join(out_dir, f) for f in ("compile.jsonl", "loom.jsonl"))
+    if os.path.exists(lfile) and os.path.getmtime(cfile) - os.path.getmtime(lfile) > 3600:
+        when = (" Measured in a later run than the tables above (" +
+                __import__("time").strftime("%Y-%m-%d", __import__("time").gmtime(
+                    os.path.getmtime(cfile))) + ").")
     lines += ["", "Compile latency through the embedding API "
               "(`loom::Module::compileFile`, bench/compile-latency.cpp; median "
               "seconds): cold is an empty compile cache (every pass and LLVM), "
               "cached reads the objects the cold run stored (target: the word "
               "LM under 50 ms). C7 compiles the model, its gradient and its "
-              "training step (SGD with clipping); C7-infer the model alone.", "",
+              "training step (SGD with clipping); C7-infer the model alone." + when, "",
               "| config | cold s | cached ms | cold / cached |", "|---|---|---|---|"]
     for r in compile:
         lines.append(f"| {r['cid']} | {r['cold_s']:.2f} | {r['cached_s'] * 1e3:.1f} | "
