@@ -84,7 +84,19 @@ struct Module::Impl {
   std::vector<ParamInfo> stepParams; // parameters and optimizer slots
   // Streaming: the state inputs, the output feeding each, and the rest.
   std::vector<int> stateInputs, stateOutputs, dataInputs, dataOutputs;
-  std::unique_ptr<JitModel> forward, grad, step;
+  std::unique_ptr<JitModel> forward, step;
+  // The gradient function is compiled on the first computeGradients (a
+  // training loop needs only the step).
+  mutable std::once_flag gradOnce;
+  mutable std::unique_ptr<JitModel> grad;
+  mutable std::string gradError;
+  const JitModel *gradient() const {
+    std::call_once(gradOnce, [&] {
+      grad = JitModel::compile(*training, mlir::func::FuncOp(gradFn).getName(),
+                               target, gradError);
+    });
+    return grad.get();
+  }
   Optim optim;
   bool fromCache = false;
   // The text of every phase, made on the first ir() call.
@@ -237,15 +249,11 @@ bool Module::Impl::compile(std::unique_ptr<llvm::MemoryBuffer> buffer,
     gradSig = signatureOf(gradFn);
     stepSig = signatureOf(stepFn);
     stepParams = parametersOf(stepFn);
-    grad = JitModel::compile(*training, gradFn.getName(), target, error);
-    if (!grad)
-      return fail(error);
     step = JitModel::compile(*training, stepFn.getName(), target, error);
     if (!step)
       return fail(error);
   }
-  fromCache = forward->fromCache() && (!grad || grad->fromCache()) &&
-              (!step || step->fromCache());
+  fromCache = forward->fromCache() && (!step || step->fromCache());
   // Code from the cache was not lowered here, so there were no remarks:
   // they come with the phases, on demand.
   diagnostics = compileText;
@@ -1026,8 +1034,10 @@ Session::Impl::runTraining(const JitModel *compiled, mlir::func::FuncOp fn,
 
 Expected<float> Session::computeGradients(const NamedInputs &inputs) try {
   Impl &s = *pimpl;
-  auto results =
-      s.runTraining(s.m.grad.get(), s.m.gradFn, s.m.gradSig, inputs, false);
+  const JitModel *grad = s.m.step ? s.m.gradient() : nullptr;
+  if (s.m.step && !grad)
+    return failure("compiling the gradient failed: " + s.m.gradError);
+  auto results = s.runTraining(grad, s.m.gradFn, s.m.gradSig, inputs, false);
   if (!results)
     return results.error();
   s.grads.clear();

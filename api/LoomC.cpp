@@ -12,7 +12,6 @@
 #include "loom/loom.hpp"
 
 #include <cstring>
-#include <map>
 #include <mutex>
 #include <new>
 #include <string>
@@ -25,7 +24,6 @@ struct loom_options {
 struct loom_module {
   std::shared_ptr<const loom::Module> module;
   std::string error;
-  std::map<std::string, std::string> text; // returned by loom_module_ir
 };
 
 struct loom_session {
@@ -331,6 +329,28 @@ int loom_module_output_is_state(const loom_module *m, size_t i) {
   return !m->module->outputs()[i].state.empty();
 }
 
+size_t loom_module_num_parameters(const loom_module *m) {
+  return live(m, Kind::Module) ? m->module->parameters().size() : 0;
+}
+const char *loom_module_parameter_name(const loom_module *m, size_t i) {
+  if (!live(m, Kind::Module) || i >= m->module->parameters().size())
+    return nullptr;
+  return m->module->parameters()[i].name.c_str();
+}
+int32_t loom_module_parameter_rank(const loom_module *m, size_t i) {
+  if (!live(m, Kind::Module) || i >= m->module->parameters().size())
+    return -1;
+  return int32_t(m->module->parameters()[i].shape.size());
+}
+const int64_t *loom_module_parameter_shape(const loom_module *m, size_t i) {
+  if (!live(m, Kind::Module) || i >= m->module->parameters().size())
+    return nullptr;
+  return m->module->parameters()[i].shape.data();
+}
+int loom_module_from_cache(const loom_module *m) {
+  return live(m, Kind::Module) && m->module->fromCache();
+}
+
 const char *loom_module_ir(loom_module *m, const char *phase) {
   if (!live(m, Kind::Module)) {
     invalid(m, Kind::Module, "loom_module_ir");
@@ -469,6 +489,32 @@ loom_status loom_session_run(loom_session *s, const loom_tensor *inputs,
                              size_t num_outputs) try {
   LOOM_SESSION(s, "loom_session_run");
   return runOrStep(s, inputs, num_inputs, outputs, num_outputs, false);
+} catch (...) {
+  return exceptionStatus();
+}
+
+loom_status loom_session_output_shapes(loom_session *s,
+                                       const loom_tensor *inputs,
+                                       size_t num_inputs, int64_t *shapes,
+                                       int32_t *ranks) try {
+  LOOM_SESSION(s, "loom_session_output_shapes");
+  if (!shapes || !ranks)
+    return nullArgument(s->error, "loom_session_output_shapes",
+                        "the shapes or ranks array");
+  std::vector<loom::TensorRef> in;
+  std::string error;
+  if (!toRefs(inputs, num_inputs, in, error))
+    return report(s->error, loom::Result::failure(error));
+  auto out = s->session->outputShapes(in);
+  if (!out)
+    return report(s->error, out.error());
+  for (size_t k = 0; k < out->size(); ++k) {
+    const std::vector<int64_t> &shape = (*out)[k];
+    ranks[k] = int32_t(shape.size());
+    for (size_t d = 0; d < shape.size() && d < 8; ++d)
+      shapes[8 * k + d] = shape[d];
+  }
+  return LOOM_OK;
 } catch (...) {
   return exceptionStatus();
 }

@@ -66,9 +66,9 @@ int main(int argc, char **argv) {
       std::filesystem::remove_all(dir);
     auto start = std::chrono::steady_clock::now();
     auto m = loom::Module::compileFile(model, options);
-    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                             start)
-                   .count();
+    double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
     if (!m) {
       std::fprintf(stderr, "%s\n", m.message().c_str());
       std::exit(1);
@@ -96,7 +96,7 @@ int main(int argc, char **argv) {
   std::printf("{\"cid\": \"%s\", \"peer\": \"loom-compile\", \"threads\": 1, "
               "\"cold_s\": %.6f, \"cached_s\": %.6f, \"cold_runs\": %zu, "
               "\"cached_runs\": %zu, \"training\": %s}\n",
-              cid.c_str(), median(cold), median(warm), cold.size(),
-              warm.size(), train ? "true" : "false");
+              cid.c_str(), median(cold), median(warm), cold.size(), warm.size(),
+              train ? "true" : "false");
   return 0;
 }

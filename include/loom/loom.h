@@ -86,6 +86,16 @@ LOOM_C_API const char *loom_module_output_name(const loom_module *m, size_t i);
 /* Whether input or output i is a recurrent state (kept by streaming). */
 LOOM_C_API int loom_module_input_is_state(const loom_module *m, size_t i);
 LOOM_C_API int loom_module_output_is_state(const loom_module *m, size_t i);
+/* Parameters, in the model's order: name, rank and shape (the shape array
+ * stays valid with the module). */
+LOOM_C_API size_t loom_module_num_parameters(const loom_module *m);
+LOOM_C_API const char *loom_module_parameter_name(const loom_module *m,
+                                                  size_t i);
+LOOM_C_API int32_t loom_module_parameter_rank(const loom_module *m, size_t i);
+LOOM_C_API const int64_t *loom_module_parameter_shape(const loom_module *m,
+                                                      size_t i);
+/* Whether the module's code came from the compile cache. */
+LOOM_C_API int loom_module_from_cache(const loom_module *m);
 /* The IR after a phase: "ast", "loom", "linalg", "llvm-dialect", "llvm-ir",
  * "asm", or "remarks"; NULL (with loom_module_error) for another name. */
 LOOM_C_API const char *loom_module_ir(loom_module *m, const char *phase);
@@ -115,6 +125,13 @@ LOOM_C_API loom_status loom_session_run(loom_session *s,
                                         size_t num_inputs,
                                         const loom_tensor *outputs,
                                         size_t num_outputs);
+/* The shapes loom_session_run writes for these inputs: output k's rank in
+ * ranks[k] and its sizes in shapes[8 * k ...] (8 = the largest rank). */
+LOOM_C_API loom_status loom_session_output_shapes(loom_session *s,
+                                                  const loom_tensor *inputs,
+                                                  size_t num_inputs,
+                                                  int64_t *shapes,
+                                                  int32_t *ranks);
 /* Streaming: the inputs and outputs that are not recurrent states. */
 LOOM_C_API loom_status loom_session_step(loom_session *s,
                                          const loom_tensor *inputs,

@@ -423,7 +423,8 @@ TEST(Api, CompileCache) {
     EXPECT_TRUE(repaired->fromCache()) << "damage " << damage;
   }
 
-  // A training module caches its three functions.
+  // A training module caches its model and step functions (the gradient
+  // is compiled, and cached, on the first computeGradients).
   loom::CompileOptions t = o;
   t.training = true;
   std::string lm = kRoot + "/tests/golden/grad_word_lm/model.loom";

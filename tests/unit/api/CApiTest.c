@@ -51,6 +51,15 @@ int main(void) {
   CHECK(!loom_module_input_is_state(m, 0) && loom_module_input_is_state(m, 1),
         "state inputs");
   CHECK(loom_module_output_is_state(m, 2), "state outputs");
+  CHECK(loom_module_num_parameters(m) == 11, "parameters");
+  CHECK(strcmp(loom_module_parameter_name(m, 0), "encoder.weight") == 0,
+        "first parameter %s", loom_module_parameter_name(m, 0));
+  CHECK(loom_module_parameter_rank(m, 0) == 2 &&
+            loom_module_parameter_shape(m, 0)[0] == 75 &&
+            loom_module_parameter_shape(m, 0)[1] == 32,
+        "encoder.weight shape");
+  CHECK(loom_module_parameter_name(m, 11) == NULL, "past the end");
+  CHECK(!loom_module_from_cache(m), "no cache");
   CHECK(contains(loom_module_ir(m, "llvm-ir"), "define "), "llvm-ir");
   CHECK(loom_module_ir(m, "bogus") == NULL, "bogus phase");
   CHECK(contains(loom_module_error(m), "unknown phase 'bogus'"), "%s",
@@ -90,6 +99,15 @@ int main(void) {
   loom_tensor out[3] = {{logits, LOOM_F32, 3, logitShape},
                         {hn, LOOM_F32, 3, stateShape},
                         {cn, LOOM_F32, 3, stateShape}};
+  {
+    int64_t shapes[3 * 8];
+    int32_t ranks[3];
+    CHECK(loom_session_output_shapes(whole, in, 3, shapes, ranks) == LOOM_OK,
+          "%s", loom_session_error(whole));
+    CHECK(ranks[0] == 3 && shapes[0] == T && shapes[1] == 1 && shapes[2] == V,
+          "logits shape");
+    CHECK(ranks[1] == 3 && shapes[8] == 2 && shapes[10] == H, "h_n shape");
+  }
   CHECK(loom_session_run(whole, in, 3, out, 3) == LOOM_OK, "%s",
         loom_session_error(whole));
 
