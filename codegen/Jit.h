@@ -81,6 +81,14 @@ public:
   /// outputs, in this order.
   class Frame {
   public:
+    // Movable, not copyable: the argument pointers point into the frame's
+    // own descriptor storage (a move keeps that storage, a copy would not).
+    Frame() = default;
+    Frame(Frame &&) = default;
+    Frame &operator=(Frame &&) = default;
+    Frame(const Frame &) = delete;
+    Frame &operator=(const Frame &) = delete;
+
     /// Argument `i` is the dense row-major buffer `data` of `shape` (the
     /// argument's rank entries).
     void set(unsigned i, void *data, const int64_t *shape);
