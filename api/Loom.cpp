@@ -30,7 +30,9 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <cstdlib>
+#include <functional>
 #include <mutex>
+#include <optional>
 
 using loom::Expected;
 using loom::Result;
@@ -439,6 +441,12 @@ struct Session::Impl {
   Result execute(const TensorRef *in, const TensorRef *out);
   Result prepareWeights();
   Result prepareStates(const std::vector<TensorRef> &inputs);
+  /// Zero states shaped by `sizes` (marks them ready); `unbound` words the
+  /// error for a state size `sizes` does not bind.
+  Result allocateStates(
+      const SizeBindings &sizes,
+      const std::function<std::string(const ModelPort &, const std::string &)>
+          &unbound);
   Expected<std::map<std::string, Tensor>>
   trainingInputs(mlir::func::FuncOp fn, const ModelSignature &sig,
                  const NamedInputs &given) const;
@@ -456,6 +464,25 @@ Session::~Session() = default;
 void Session::setThreads(unsigned threads) { pimpl->setThreads(threads); }
 
 namespace {
+
+/// The shape of `p` with its run-time sizes taken from `sizes`, or the
+/// first size name `sizes` does not bind (in `missing`).
+std::optional<std::vector<int64_t>> resolveShape(const ModelPort &p,
+                                                 const SizeBindings &sizes,
+                                                 std::string &missing) {
+  std::vector<int64_t> shape;
+  for (const std::string &d : p.dims) {
+    if (!d.empty() && std::isdigit((unsigned char)d[0])) {
+      shape.push_back(std::stoll(d));
+    } else if (auto it = sizes.find(d); it != sizes.end()) {
+      shape.push_back(it->second.first);
+    } else {
+      missing = d;
+      return std::nullopt;
+    }
+  }
+  return shape;
+}
 
 Result checkRef(const TensorRef &t, const std::string &what,
                 ElementType expected) {
@@ -729,30 +756,30 @@ Result Session::Impl::prepareStates(const std::vector<TensorRef> &inputs) {
     if (!st.ok())
       return failure(st.error());
   }
-  stateShapes.clear();
+  return allocateStates(sizes, [&](const ModelPort &p, const std::string &d) {
+    return "state input '" + p.name + "' has size '" + d +
+           "', which no other input determines; set it with setState";
+  });
+}
+
+Result Session::Impl::allocateStates(
+    const SizeBindings &sizes,
+    const std::function<std::string(const ModelPort &, const std::string &)>
+        &unbound) {
+  std::vector<std::vector<int64_t>> shapes;
   for (int i : m.stateInputs) {
-    const ModelPort &p = m.sig.inputs[i];
-    std::vector<int64_t> shape;
-    for (const std::string &d : p.dims) {
-      int64_t v = 0;
-      if (!d.empty() && std::isdigit((unsigned char)d[0])) {
-        v = std::stoll(d);
-      } else if (auto it = sizes.find(d); it != sizes.end()) {
-        v = it->second.first;
-      } else {
-        return failure("state input '" + p.name + "' has size '" + d +
-                       "', which no other input determines; set it with "
-                       "setState");
-      }
-      shape.push_back(v);
-    }
-    stateShapes.push_back(shape);
+    std::string missing;
+    auto shape = resolveShape(m.sig.inputs[i], sizes, missing);
+    if (!shape)
+      return failure(unbound(m.sig.inputs[i], missing));
+    shapes.push_back(*shape);
   }
+  stateShapes = std::move(shapes);
   stateIn.clear();
   stateOut.clear();
-  for (const auto &s : stateShapes) {
+  for (const auto &sh : stateShapes) {
     int64_t n = 1;
-    for (int64_t d : s)
+    for (int64_t d : sh)
       n *= d;
     stateIn.emplace_back(size_t(n), 0.0f);
     stateOut.emplace_back(size_t(n), 0.0f);
@@ -867,28 +894,13 @@ Result Session::setState(const std::string &name, const float *data,
     return failure("state '" + name + "': the data is a null pointer");
   if (!s.stateReady) {
     // The other states' shapes follow from this one's sizes.
-    s.stateShapes.clear();
-    s.stateIn.clear();
-    s.stateOut.clear();
-    for (int i : s.m.stateInputs) {
-      std::vector<int64_t> sh;
-      for (const std::string &d : s.m.sig.inputs[i].dims) {
-        if (!d.empty() && std::isdigit((unsigned char)d[0]))
-          sh.push_back(std::stoll(d));
-        else if (auto it = sizes.find(d); it != sizes.end())
-          sh.push_back(it->second.first);
-        else
-          return failure("state '" + s.m.sig.inputs[i].name + "' has size '" +
-                         d + "', which '" + name + "' does not determine");
-      }
-      int64_t n = 1;
-      for (int64_t v : sh)
-        n *= v;
-      s.stateShapes.push_back(sh);
-      s.stateIn.emplace_back(size_t(n), 0.0f);
-      s.stateOut.emplace_back(size_t(n), 0.0f);
-    }
-    s.stateReady = true;
+    Result r =
+        s.allocateStates(sizes, [&](const ModelPort &q, const std::string &d) {
+          return "state '" + q.name + "' has size '" + d + "', which '" + name +
+                 "' does not determine";
+        });
+    if (!r)
+      return r;
   } else if (shape != s.stateShapes[k]) {
     return failure("state '" + name + "' has shape " +
                    shapeString(s.stateShapes[k]) + ", got " +
@@ -946,17 +958,12 @@ Session::Impl::trainingInputs(mlir::func::FuncOp fn, const ModelSignature &sig,
       isState |= m.inputs[i].name == p.name;
     if (!isState)
       continue;
-    std::vector<int64_t> shape;
-    for (const std::string &d : p.dims) {
-      if (!d.empty() && std::isdigit((unsigned char)d[0]))
-        shape.push_back(std::stoll(d));
-      else if (auto it = sizes.find(d); it != sizes.end())
-        shape.push_back(it->second.first);
-      else
-        return failure("missing input '" + p.name + "' (declared " +
-                       p.describe() + ")");
-    }
-    named[p.name] = Tensor::zeros(DType::F32, shape);
+    std::string missing;
+    auto shape = resolveShape(p, sizes, missing);
+    if (!shape)
+      return failure("missing input '" + p.name + "' (declared " +
+                     p.describe() + ")");
+    named[p.name] = Tensor::zeros(DType::F32, *shape);
   }
   for (unsigned i = 0; i < fn.getNumArguments(); ++i)
     if (auto n = fn.getArgAttrOfType<mlir::StringAttr>(i, kNameAttr);
