@@ -12,9 +12,10 @@ case "$1" in
   safetensors) files=(tests/unit/runtime/data/*.safetensors tests/golden/*/*.safetensors
                       tests/golden/*/expected/*.safetensors) ;;
   textdata) files=(examples/charlm/vocab.json fuzz/seeds/textdata/*) ;;
+  checkpoint) files=() ;; # fuzz/seeds/checkpoint/ (make-seeds.sh)
   frontend) files=(tests/golden/*/model.loom examples/*/*.loom bench/models/*.loom
                    tests/lit/cli/Inputs/*.loom frontend/Prelude.loom) ;;
-  *) echo "unknown fuzz target '$1' (npy, safetensors, textdata, frontend)" >&2; exit 1 ;;
+  *) echo "unknown fuzz target '$1' (npy, safetensors, textdata, checkpoint, frontend)" >&2; exit 1 ;;
 esac
 files+=(fuzz/seeds/"$1"/* fuzz/regressions/"$1"/*)
 printf '%s\n' "${files[@]}" | sort -u

@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${FUZZ_BUILD_DIR:-build-fuzz}
-TARGETS=${FUZZ_TARGETS:-npy safetensors textdata frontend}
+TARGETS=${FUZZ_TARGETS:-npy safetensors textdata checkpoint frontend}
 if [ ! -f "$B/build.ninja" ]; then
   cmake -S . -B "$B" -G Ninja \
     -DCMAKE_BUILD_TYPE=Release -DLOOM_FUZZ=ON \
@@ -37,10 +37,11 @@ for t in $TARGETS; do
   else
     rm -rf "$corpus" && mkdir -p "$corpus"
     # Runs per target: about 50 s each at the rates measured here (npy
-    # 75k/s, safetensors 16k/s, textdata 0.8k/s, frontend 1.1k/s).
+    # 75k/s, safetensors 16k/s, checkpoint 9k/s, textdata 0.8k/s,
+    # frontend 1.1k/s).
     case $t in
       npy) runs=3000000 ;; safetensors) runs=800000 ;;
-      textdata) runs=40000 ;; *) runs=50000 ;;
+      checkpoint) runs=400000 ;; textdata) runs=40000 ;; *) runs=50000 ;;
     esac
     limit=(-seed=1 -runs="${FUZZ_RUNS:-$runs}")
   fi

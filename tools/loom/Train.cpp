@@ -13,6 +13,7 @@
 #include "ir/LoomOps.h"
 #include "passes/Passes.h"
 #include "passes/TrainSettings.h"
+#include "runtime/Checkpoint.h"
 #include "runtime/Dataset.h"
 #include "runtime/SafeTensors.h"
 #include "runtime/Schedule.h"
@@ -33,8 +34,6 @@
 using namespace loom;
 
 namespace {
-
-constexpr const char *kCheckpointFormat = "loom-checkpoint-1";
 
 mlir::func::FuncOp lookupFunc(mlir::ModuleOp m, const std::string &name) {
   return m.lookupSymbol<mlir::func::FuncOp>(name);
@@ -482,13 +481,6 @@ private:
   bool compiled = false;
 };
 
-/// Everything a checkpoint holds besides the tensors.
-struct Progress {
-  int64_t step = 0;     // optimizer steps done
-  int64_t epoch = 0;    // current epoch (0-based)
-  int64_t position = 0; // next chunk / batch within the epoch
-};
-
 std::string describeEval(const EvalResult &r, bool lm) {
   std::string s = llvm::formatv("loss {0:F6}", r.loss).str();
   if (lm)
@@ -567,32 +559,6 @@ int loom::runTrain(TrainRequest &req) {
   if (!schedule)
     return fail(schedule.error());
 
-  // Resuming: the checkpoint's tensors, progress and schedule.
-  std::optional<SafeTensorsFile> resumed;
-  if (req.resume) {
-    auto ck = readSafeTensors(req.checkpoint);
-    if (!ck)
-      return fail("--resume: " + ck.error());
-    const auto &md = ck->metadata;
-    auto get = [&](const char *k) {
-      auto it = md.find(k);
-      return it == md.end() ? std::string() : it->second;
-    };
-    if (get("format") != kCheckpointFormat)
-      return fail(req.checkpoint + ": not a loom training checkpoint (no '" +
-                  std::string(kCheckpointFormat) + "' format in its metadata)");
-    if (get("model") != base || get("signature") != signatureHash(lossFn))
-      return fail(req.checkpoint +
-                  ": the checkpoint is from a different model "
-                  "('" +
-                  get("model") +
-                  "' with other parameters); it cannot resume this one");
-    if (get("optimizer") != optim.kind)
-      return fail(req.checkpoint + ": the checkpoint was trained with " +
-                  get("optimizer") + ", not " + optim.kind);
-    resumed = ck.take();
-  }
-
   Data d;
   std::string vocabFile = req.resume             ? vocabPathOf(req.checkpoint)
                           : !req.vocab.empty()   ? req.vocab
@@ -622,52 +588,21 @@ int loom::runTrain(TrainRequest &req) {
     totalSteps = *v * perEpoch;
   }
 
-  // Parameters and optimizer state.
-  std::map<std::string, Tensor> params;
+  // What a checkpoint of this run holds: the parameters, the optimizer
+  // slots (every other step-function input that is neither data nor a
+  // scalar) and, for language models, the states carried between chunks.
   std::vector<ParamInfo> infos = parametersOf(lossFn);
-  Progress prog;
-  if (resumed) {
-    auto bound = bindWeights(lossFn, *resumed);
-    if (!bound)
-      return fail(req.checkpoint + ": " + bound.error());
-    params = bound.take();
-    const auto &md = resumed->metadata;
-    auto num = [&](const char *k, int64_t &out) {
-      auto it = md.find(k);
-      return it != md.end() && llvm::to_integer(it->second, out);
-    };
-    if (!num("step", prog.step) || !num("epoch", prog.epoch) ||
-        !num("position", prog.position))
-      return fail(req.checkpoint + ": the checkpoint's progress metadata "
-                                   "(step, epoch, position) is missing or "
-                                   "malformed");
-    Status st = schedule->restore(md);
-    if (!st.ok())
-      return fail(req.checkpoint + ": " + st.error());
-  } else if (!req.weights.empty()) {
-    auto w = readSafeTensors(req.weights);
-    if (!w)
-      return fail(w.error());
-    auto bound = bindWeights(lossFn, *w);
-    if (!bound)
-      return fail(req.weights + ": " + bound.error());
-    params = bound.take();
-  } else {
-    for (auto &[name, t] : initialParameters(lossFn, req.seed))
-      params[name] = std::move(t);
-  }
-  // Optimizer slots and carried states: every step-function input that is
-  // neither data nor a scalar.
+  CheckpointSpec spec;
+  spec.model = base;
+  spec.signature = signatureHash(lossFn);
+  spec.optimizer = optim.kind;
+  for (const ParamInfo &pi : infos)
+    spec.parameters.push_back({pi.name, pi.shape});
+  for (const ParamInfo &pi : parametersOf(stepFn))
+    if (!llvm::any_of(infos,
+                      [&](const ParamInfo &q) { return q.name == pi.name; }))
+      spec.slots.push_back({pi.name, pi.shape});
   std::map<std::string, Tensor> carries;
-  for (const ParamInfo &pi : parametersOf(stepFn)) {
-    if (params.count(pi.name))
-      continue;
-    const Tensor *t = resumed ? resumed->find(pi.name) : nullptr;
-    if (resumed && (!t || t->shape != pi.shape || t->dtype != DType::F32))
-      return fail(req.checkpoint + ": the checkpoint lacks optimizer state '" +
-                  pi.name + "' " + shapeString(pi.shape));
-    params[pi.name] = t ? *t : Tensor::zeros(DType::F32, pi.shape);
-  }
   auto resetCarries = [&]() -> bool {
     for (const std::string &c : p.carried) {
       auto z = zeroState(p, c, batch);
@@ -679,12 +614,39 @@ int loom::runTrain(TrainRequest &req) {
   };
   if (!resetCarries())
     return 1;
-  if (resumed)
-    for (const std::string &c : p.carried) {
-      const Tensor *t = resumed->find("carry." + c);
-      if (t && d.lm)
-        carries[c] = *t;
+  if (d.lm)
+    for (const auto &[name, t] : carries)
+      spec.carries.push_back({name, t.shape});
+
+  // Parameters, optimizer state, progress and schedule: from the
+  // checkpoint when resuming, else fresh.
+  std::map<std::string, Tensor> params;
+  TrainProgress prog;
+  if (req.resume) {
+    auto ck = readCheckpoint(req.checkpoint, spec);
+    if (!ck)
+      return fail("--resume: " + ck.error());
+    params = std::move(ck->parameters);
+    for (auto &[name, t] : ck->carries)
+      carries[name] = std::move(t);
+    prog = ck->progress;
+    *schedule = ck->schedule;
+  } else {
+    if (!req.weights.empty()) {
+      auto w = readSafeTensors(req.weights);
+      if (!w)
+        return fail(w.error());
+      auto bound = bindWeights(lossFn, *w);
+      if (!bound)
+        return fail(req.weights + ": " + bound.error());
+      params = bound.take();
+    } else {
+      for (auto &[name, t] : initialParameters(lossFn, req.seed))
+        params[name] = std::move(t);
     }
+    for (const TensorSpec &slot : spec.slots)
+      params[slot.name] = Tensor::zeros(DType::F32, slot.shape);
+  }
 
   if (prog.step >= totalSteps)
     return fail("--resume: the checkpoint has already done " +
@@ -709,28 +671,16 @@ int loom::runTrain(TrainRequest &req) {
       return fail(req.logJson + ": " + ec.message());
   }
 
-  auto writeCheckpoint = [&]() -> bool {
-    std::vector<std::pair<std::string, Tensor>> tensors;
-    for (const auto &[name, t] : stepRunner.parameters())
-      tensors.push_back({name, t});
-    if (d.lm)
-      for (const auto &[name, t] : carries)
-        tensors.push_back({"carry." + name, t});
-    std::map<std::string, std::string> md = schedule->save();
-    md["format"] = kCheckpointFormat;
-    md["model"] = base;
-    md["signature"] = signatureHash(lossFn);
-    md["optimizer"] = optim.kind;
-    md["step"] = std::to_string(prog.step);
-    md["epoch"] = std::to_string(prog.epoch);
-    md["position"] = std::to_string(prog.position);
-    md["seed"] = std::to_string(req.seed);
+  auto saveCheckpoint = [&]() -> bool {
     if (d.vocab) {
       Status v = d.vocab->save(vocabPathOf(req.checkpoint));
       if (!v.ok())
         return fail(v.error()) == 0;
     }
-    Status st = writeSafeTensors(req.checkpoint, tensors, md);
+    static const std::map<std::string, Tensor> none;
+    Status st =
+        writeCheckpoint(req.checkpoint, spec, stepRunner.parameters(),
+                        d.lm ? carries : none, prog, req.seed, *schedule);
     if (!st.ok())
       return fail(st.error()) == 0;
     return true;
@@ -871,7 +821,7 @@ int loom::runTrain(TrainRequest &req) {
       return 1;
     if ((req.checkpointEvery > 0 && prog.step % req.checkpointEvery == 0) ||
         evalNow || prog.step == totalSteps)
-      if (!writeCheckpoint())
+      if (!saveCheckpoint())
         return 1;
   }
   if (terminal)
