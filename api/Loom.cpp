@@ -191,6 +191,10 @@ bool Module::Impl::compile(std::unique_ptr<llvm::MemoryBuffer> buffer,
   }
   func = *found;
   name = func.getName().str();
+  if (Status st = checkParameterMemory(func); !st.ok()) {
+    error = st.error();
+    return false;
+  }
   {
     llvm::raw_string_ostream os(phases[int(Phase::AST)]);
     ast::dump(source->user, os);
@@ -362,11 +366,12 @@ finishCompile(std::shared_ptr<Module> m, Module::Impl &impl,
 Expected<std::shared_ptr<const Module>>
 Module::compileFile(const std::string &path,
                     const CompileOptions &options) try {
-  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  std::string error;
+  auto buffer = readSourceFile(path, error);
   if (!buffer)
-    return failure(path + ": " + buffer.getError().message());
+    return failure(error);
   std::shared_ptr<Module> m(new Module());
-  return finishCompile(m, *m->pimpl, std::move(*buffer), options);
+  return finishCompile(m, *m->pimpl, std::move(buffer), options);
 } catch (...) {
   return exceptionFailure();
 }
@@ -552,6 +557,8 @@ Result Session::Impl::execute(const TensorRef *in, const TensorRef *out) {
       if (!st.ok())
         return failure(st.error());
     }
+    if (Status st = checkRunMemory(m.func, shapes); !st.ok())
+      return failure(st.error());
     auto vc = valueChecksOf(m.func, shapes);
     if (!vc)
       return failure(vc.error());

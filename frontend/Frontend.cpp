@@ -3,6 +3,8 @@
 #include "frontend/MLIRGen.h"
 #include "frontend/Parser.h"
 
+#include "llvm/Support/FileSystem.h"
+
 using namespace loom;
 
 namespace {
@@ -33,9 +35,27 @@ loom::parseSource(std::unique_ptr<llvm::MemoryBuffer> buffer,
     return nullptr;
   unsigned user =
       src->sourceMgr.AddNewSourceBuffer(std::move(buffer), llvm::SMLoc());
-  if (!parseLoom(src->sourceMgr, user, src->user))
+  if (!checkSourceLimits(src->sourceMgr, user) ||
+      !parseLoom(src->sourceMgr, user, src->user))
     return nullptr;
   return src;
+}
+
+std::unique_ptr<llvm::MemoryBuffer>
+loom::readSourceFile(const std::string &path, std::string &error) {
+  uint64_t size = 0;
+  if (!llvm::sys::fs::file_size(path, size) && size > kMaxSourceBytes) {
+    error = path + ": the model source is " + std::to_string(size) +
+            " bytes; the limit is " + std::to_string(kMaxSourceBytes) +
+            " (16 MiB)";
+    return nullptr;
+  }
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!buffer) {
+    error = path + ": " + buffer.getError().message();
+    return nullptr;
+  }
+  return std::move(*buffer);
 }
 
 mlir::OwningOpRef<mlir::ModuleOp> loom::generate(mlir::MLIRContext &context,

@@ -33,6 +33,11 @@ parseSource(std::unique_ptr<llvm::MemoryBuffer> buffer,
             llvm::SourceMgr::DiagHandlerTy handler = nullptr,
             void *handlerContext = nullptr);
 
+/// Reads a model file, refusing one over kMaxSourceBytes (frontend/Parser.h)
+/// before reading it. Errors start with "<path>: ".
+std::unique_ptr<llvm::MemoryBuffer> readSourceFile(const std::string &path,
+                                                   std::string &error);
+
 /// Parses and checks, then generates the loom dialect.
 mlir::OwningOpRef<mlir::ModuleOp> generate(mlir::MLIRContext &context,
                                            ParsedSource &source);

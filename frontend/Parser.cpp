@@ -838,6 +838,64 @@ private:
 
 } // namespace
 
+/// `diag` with its source line cut to a window of kShownLineWidth bytes
+/// around the column ("..." where cut), at UTF-8 character boundaries.
+static llvm::SMDiagnostic windowed(const llvm::SMDiagnostic &diag) {
+  StringRef line = diag.getLineContents();
+  int col = diag.getColumnNo();
+  const llvm::SourceMgr *sm = diag.getSourceMgr();
+  if (line.size() <= kShownLineWidth || col < 0 || !sm)
+    return diag;
+  auto isContinuation = [&](size_t i) {
+    return i < line.size() && (uint8_t(line[i]) & 0xc0) == 0x80;
+  };
+  size_t begin = size_t(col) > kShownLineWidth / 2
+                     ? std::min(size_t(col) - kShownLineWidth / 2,
+                                line.size() - kShownLineWidth)
+                     : 0;
+  while (begin > 0 && isContinuation(begin))
+    --begin;
+  size_t end = std::min(line.size(), begin + kShownLineWidth);
+  while (end < line.size() && isContinuation(end))
+    ++end;
+  std::string shown = (begin > 0 ? "..." : "") +
+                      line.substr(begin, end - begin).str() +
+                      (end < line.size() ? "..." : "");
+  int shownCol = col - int(begin) + (begin > 0 ? 3 : 0);
+  return llvm::SMDiagnostic(*sm, diag.getLoc(), diag.getFilename(),
+                            diag.getLineNo(), shownCol, diag.getKind(),
+                            diag.getMessage(), shown, {});
+}
+
+bool loom::checkSourceLimits(llvm::SourceMgr &sm, unsigned bufferId) {
+  const llvm::MemoryBuffer *buf = sm.getMemoryBuffer(bufferId);
+  StringRef text = buf->getBuffer();
+  SMLoc start = SMLoc::getFromPointer(text.data());
+  if (text.size() > kMaxSourceBytes) {
+    printDiagnostic(sm, start, llvm::SourceMgr::DK_Error,
+                    "the model source is " + llvm::Twine(text.size()) +
+                        " bytes; the limit is " + llvm::Twine(kMaxSourceBytes) +
+                        " (16 MiB)");
+    return false;
+  }
+  for (size_t pos = 0; pos < text.size();) {
+    size_t nl = text.find('\n', pos);
+    size_t end = nl == StringRef::npos ? text.size() : nl;
+    if (end - pos > kMaxLineLength) {
+      printDiagnostic(
+          sm, SMLoc::getFromPointer(text.data() + pos + kMaxLineLength),
+          llvm::SourceMgr::DK_Error,
+          "this line is " + llvm::Twine(end - pos) +
+              " bytes long; the limit is " + llvm::Twine(kMaxLineLength) +
+              " (break it: newlines inside parentheses are "
+              "allowed)");
+      return false;
+    }
+    pos = end + 1;
+  }
+  return true;
+}
+
 void loom::printDiagnostic(llvm::SourceMgr &sm, SMLoc loc,
                            llvm::SourceMgr::DiagKind kind,
                            const llvm::Twine &msg) {
@@ -851,8 +909,24 @@ void loom::printDiagnostic(llvm::SourceMgr &sm, SMLoc loc,
 }
 
 void loom::writeDiagnostic(llvm::raw_ostream &os,
-                           const llvm::SMDiagnostic &diag) {
-  diag.print(nullptr, os);
+                           const llvm::SMDiagnostic &original) {
+  llvm::SMDiagnostic diag = windowed(original);
+  if (diag.getColumnNo() == original.getColumnNo()) {
+    diag.print(nullptr, os);
+  } else {
+    // A long line, cut: the location keeps the real column.
+    std::string text;
+    llvm::raw_string_ostream ts(text);
+    diag.print(nullptr, ts, /*ShowColors=*/false);
+    std::string shown = ":" + std::to_string(diag.getLineNo()) + ":" +
+                        std::to_string(diag.getColumnNo() + 1) + ": ";
+    size_t at = text.find(shown);
+    if (at != std::string::npos)
+      text.replace(at, shown.size(),
+                   ":" + std::to_string(original.getLineNo()) + ":" +
+                       std::to_string(original.getColumnNo() + 1) + ": ");
+    os << text;
+  }
   StringRef line = diag.getLineContents();
   if (diag.getColumnNo() < 0 || llvm::isASCII(line))
     return;

@@ -16,8 +16,18 @@ namespace loom {
 bool parseLoom(llvm::SourceMgr &sourceMgr, unsigned bufferId,
                ast::Module &module);
 
-/// Resource limits that keep hostile input from exhausting the stack.
+/// Resource limits (docs/robustness.md): expression nesting, which keeps
+/// hostile input from exhausting the stack; the size of a model file and
+/// the length of one of its lines, checked before parsing. Diagnostics show
+/// at most kShownLineWidth bytes of a line, around the column.
 constexpr int kMaxExprDepth = 200;
+constexpr uint64_t kMaxSourceBytes = uint64_t(16) << 20;
+constexpr size_t kMaxLineLength = 10000;
+constexpr size_t kShownLineWidth = 160;
+
+/// An error for a source buffer over kMaxSourceBytes or with a line over
+/// kMaxLineLength, printed through printDiagnostic; false if there is one.
+bool checkSourceLimits(llvm::SourceMgr &sourceMgr, unsigned bufferId);
 
 /// Prints a diagnostic clang-style: `file:line:col: error: message`, the
 /// source line and a caret under the column (also under lines with non-ASCII

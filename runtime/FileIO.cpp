@@ -7,8 +7,11 @@
 
 #include "runtime/FileIO.h"
 
+#include "runtime/Limits.h"
+
 #include <cerrno>
 #include <cstdio>
+#include <filesystem>
 #include <random>
 #include <system_error>
 
@@ -27,13 +30,34 @@ ErrorOr<std::vector<uint8_t>> loom::readFileBytes(const std::string &path) {
   std::FILE *f = std::fopen(path.c_str(), "rb");
   if (!f)
     return Error{path + ": cannot open: " + errnoMessage(errno)};
-  // Read in chunks rather than trusting a size from fseek/ftell, which
-  // fails on pipes and races with writers.
+  // A file over the memory limit is refused before it is read; the size
+  // of a regular file also sizes the buffer. Reading still goes in chunks
+  // rather than trusting that size (pipes have none, and writers race), so
+  // the limit is checked again as the bytes arrive.
+  uint64_t limit = memoryLimit();
+  auto tooLarge = [&](uint64_t size, bool exact) {
+    std::fclose(f);
+    Status st = checkMemory(size, exact ? "reading the whole file"
+                                        : "reading the whole file (at least)");
+    return Error{path + ": " + st.error()};
+  };
+  std::error_code ec;
+  std::filesystem::path fsPath(path);
   std::vector<uint8_t> bytes;
+  if (std::filesystem::is_regular_file(fsPath, ec)) {
+    uintmax_t size = std::filesystem::file_size(fsPath, ec);
+    if (!ec && size > limit)
+      return tooLarge(uint64_t(size), true);
+    if (!ec)
+      bytes.reserve(size_t(size));
+  }
   uint8_t buffer[1 << 16];
   size_t n;
-  while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0)
+  while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0) {
+    if (bytes.size() + n > limit)
+      return tooLarge(uint64_t(bytes.size() + n), false);
     bytes.insert(bytes.end(), buffer, buffer + n);
+  }
   int err = std::ferror(f) ? errno : 0;
   bool failed = std::ferror(f) != 0;
   std::fclose(f);

@@ -2,6 +2,7 @@
 #include "runtime/ModelBinding.h"
 
 #include "ir/LoomOps.h"
+#include "runtime/Limits.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -150,6 +151,14 @@ public:
   llvm::DenseMap<mlir::Value, std::vector<int64_t>> shapes;
   llvm::DenseMap<mlir::Value, int64_t> indices;
   std::string error;
+
+  /// The shapes of `func`'s top-level values for these input shapes.
+  bool run(mlir::func::FuncOp func,
+           const std::vector<std::vector<int64_t>> &inputShapes) {
+    for (auto [arg, shape] : llvm::zip(func.getArguments(), inputShapes))
+      shapes[arg] = shape;
+    return block(func.getBody().front());
+  }
 
   bool block(mlir::Block &b) {
     for (mlir::Operation &op : b) {
@@ -365,13 +374,105 @@ private:
 
 } // namespace
 
+namespace {
+
+/// The bytes of `shape` at `elementBytes` each, saturating.
+uint64_t shapeBytes(uint64_t elementBytes, const std::vector<int64_t> &shape) {
+  uint64_t bytes = elementBytes;
+  for (int64_t d : shape)
+    bytes = saturatingMul(bytes, uint64_t(std::max<int64_t>(d, 0)));
+  return bytes;
+}
+
+/// The bytes of a tensor of `type`'s element type and `shape`.
+uint64_t tensorBytes(mlir::Type type, const std::vector<int64_t> &shape) {
+  uint64_t element = 4;
+  if (auto t = mlir::dyn_cast<mlir::ShapedType>(type))
+    element = std::max<uint64_t>(1, t.getElementTypeBitWidth() / 8);
+  return shapeBytes(element, shape);
+}
+
+/// A running total of sizes, and which was the first of the largest.
+struct SizeTotal {
+  uint64_t total = 0, largest = 0;
+  int index = -1;
+  void add(uint64_t bytes, int i) {
+    total = saturatingAdd(total, bytes);
+    if (index < 0 || bytes > largest) {
+      largest = bytes;
+      index = i;
+    }
+  }
+};
+
+std::string elementName(mlir::Type type) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  if (auto t = mlir::dyn_cast<mlir::ShapedType>(type))
+    os << t.getElementType();
+  else
+    os << type;
+  return s;
+}
+
+/// " at file:line:col" of the model source that made `v`, if known.
+std::string sourceOf(mlir::Value v) {
+  auto l = mlir::dyn_cast<mlir::FileLineColLoc>(v.getLoc());
+  if (!l)
+    return "";
+  return " at " + l.getFilename().str() + ":" + std::to_string(l.getLine()) +
+         ":" + std::to_string(l.getColumn());
+}
+
+} // namespace
+
+Status loom::checkParameterMemory(mlir::func::FuncOp func) {
+  std::vector<ParamInfo> params = parametersOf(func);
+  SizeTotal size;
+  for (size_t i = 0; i < params.size(); ++i)
+    size.add(shapeBytes(4, params[i].shape), int(i));
+  if (size.index < 0)
+    return Status();
+  const ParamInfo &big = params[size.index];
+  return checkMemory(size.total, "holding the parameters of '" +
+                                     func.getName().str() +
+                                     "' (the largest: '" + big.name + "' f32" +
+                                     shapeString(big.shape) + ")");
+}
+
+Status
+loom::checkRunMemory(mlir::func::FuncOp func,
+                     const std::vector<std::vector<int64_t>> &inputShapes) {
+  ShapeInference si;
+  if (!si.run(func, inputShapes))
+    return Error{si.error};
+  // In program order, so that the first of equally large tensors is named.
+  std::vector<mlir::Value> values(func.getArguments().begin(),
+                                  func.getArguments().end());
+  for (mlir::Operation &op : func.getBody().front())
+    values.insert(values.end(), op.result_begin(), op.result_end());
+  SizeTotal size;
+  for (size_t i = 0; i < values.size(); ++i) {
+    auto it = si.shapes.find(values[i]);
+    if (it != si.shapes.end())
+      size.add(tensorBytes(values[i].getType(), it->second), int(i));
+  }
+  if (size.index < 0)
+    return Status();
+  mlir::Value big = values[size.index];
+  return checkMemory(size.total, "running '" + func.getName().str() +
+                                     "' at these input sizes (the largest "
+                                     "tensor: " +
+                                     elementName(big.getType()) +
+                                     shapeString(si.shapes[big]) +
+                                     sourceOf(big) + ")");
+}
+
 ErrorOr<std::vector<ValueCheck>>
 loom::valueChecksOf(mlir::func::FuncOp func,
                     const std::vector<std::vector<int64_t>> &inputShapes) {
   ShapeInference si;
-  for (auto [arg, shape] : llvm::zip(func.getArguments(), inputShapes))
-    si.shapes[arg] = shape;
-  if (!si.block(func.getBody().front()))
+  if (!si.run(func, inputShapes))
     return Error{si.error};
   auto argIndex = [&](mlir::Value v) -> int {
     auto ba = mlir::dyn_cast<mlir::BlockArgument>(v);
@@ -534,11 +635,9 @@ ErrorOr<std::vector<std::vector<int64_t>>>
 loom::inferOutputShapes(mlir::func::FuncOp func,
                         const std::vector<std::vector<int64_t>> &inputShapes) {
   ShapeInference si;
-  for (auto [arg, s] : llvm::zip(func.getArguments(), inputShapes))
-    si.shapes[arg] = s;
-  mlir::Block &entry = func.getBody().front();
-  if (!si.block(entry))
+  if (!si.run(func, inputShapes))
     return Error{si.error};
+  mlir::Block &entry = func.getBody().front();
   std::vector<std::vector<int64_t>> out;
   for (mlir::Value v : entry.getTerminator()->getOperands())
     out.push_back(si.shapes[v]);

@@ -103,6 +103,17 @@ std::vector<ParamInfo> parametersOf(mlir::func::FuncOp func);
 ErrorOr<std::map<std::string, Tensor>>
 bindWeights(mlir::func::FuncOp func, const SafeTensorsFile &weights);
 
+/// The parameters' memory (as f32) against the memory limit
+/// (runtime/Limits.h); the message names the largest parameter.
+Status checkParameterMemory(mlir::func::FuncOp func);
+
+/// A bound on the memory of one run of `func` at these input shapes
+/// (every tensor of its top level, inputs, parameters and intermediates,
+/// as if none were freed or fused) against the memory limit; the message
+/// names the largest tensor and where the model makes it.
+Status checkRunMemory(mlir::func::FuncOp func,
+                      const std::vector<std::vector<int64_t>> &inputShapes);
+
 /// Run-time shapes of every result: inferred from the input shapes.
 ErrorOr<std::vector<std::vector<int64_t>>>
 inferOutputShapes(mlir::func::FuncOp func,

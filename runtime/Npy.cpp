@@ -9,6 +9,7 @@
 
 #include "runtime/Npy.h"
 #include "runtime/FileIO.h"
+#include "runtime/Limits.h"
 
 #include <cstring>
 
@@ -296,6 +297,11 @@ static ErrorOr<Tensor> parseNpyImpl(const uint8_t *data, size_t size) {
                  offsetString(8) + " runs past the end of the file (header " +
                  "would end at byte " + std::to_string(preamble + headerLen) +
                  ", file has " + std::to_string(size) + ")"};
+  if (headerLen > kMaxNpyHeaderBytes)
+    return Error{"header length " + std::to_string(headerLen) + " " +
+                 offsetString(8) + " is over the limit of " +
+                 std::to_string(kMaxNpyHeaderBytes) +
+                 " bytes (NumPy's own max_header_size)"};
 
   HeaderParser header(data + preamble, headerLen, preamble);
   if (Status s = header.parse(); !s)

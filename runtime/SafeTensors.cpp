@@ -9,6 +9,7 @@
 #include "runtime/SafeTensors.h"
 #include "runtime/FileIO.h"
 #include "runtime/Json.h"
+#include "runtime/Limits.h"
 
 #include <algorithm>
 #include <set>
@@ -172,6 +173,11 @@ static ErrorOr<SafeTensorsFile> parseImpl(const uint8_t *data, size_t size) {
                  " exceeds the " + std::to_string(size - 8) +
                  " bytes after the length field (file has " +
                  std::to_string(size) + " bytes)"};
+  if (headerLen > kMaxSafeTensorsHeaderBytes)
+    return Error{"header length " + std::to_string(headerLen) +
+                 " at offset 0 is over the limit of " +
+                 std::to_string(kMaxSafeTensorsHeaderBytes) +
+                 " bytes (the safetensors format's own)"};
 
   ErrorOr<json::Value> header = json::parse(
       reinterpret_cast<const char *>(data + 8), headerLen, /*baseOffset=*/8);

@@ -91,6 +91,18 @@ public:
   bool run(std::vector<Tensor> &inputs, std::vector<Tensor> &outputs,
            std::string &error) {
     outputs.clear();
+    // Whether the run fits in memory, once per set of input shapes.
+    std::vector<std::vector<int64_t>> inShapes;
+    for (const Tensor &t : inputs)
+      inShapes.push_back(t.shape);
+    if (inShapes != checkedShapes) {
+      Status st = checkRunMemory(func, inShapes);
+      if (!st.ok()) {
+        error = st.error();
+        return false;
+      }
+      checkedShapes = inShapes;
+    }
     if (!jit) {
       refParams.clear();
       for (const auto &[name, t] : params)
@@ -104,9 +116,6 @@ public:
         outputs.push_back(Tensor::f32(a.shape, a.f));
       return true;
     }
-    std::vector<std::vector<int64_t>> inShapes;
-    for (const Tensor &t : inputs)
-      inShapes.push_back(t.shape);
     auto outShapes = inferOutputShapes(func, inShapes);
     if (!outShapes) {
       error = outShapes.error();
@@ -141,6 +150,7 @@ private:
   std::map<std::string, Tensor> params;
   reference::ParamMap refParams;
   std::unique_ptr<JitModel> jit;
+  std::vector<std::vector<int64_t>> checkedShapes;
 };
 
 /// Initial values of every parameter of `func` by PyTorch's rules (see

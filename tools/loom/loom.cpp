@@ -14,6 +14,7 @@
 #include "reference/Interpreter.h"
 #include "runtime/FileIO.h"
 #include "runtime/Json.h"
+#include "runtime/Limits.h"
 #include "runtime/ModelBinding.h"
 #include "runtime/Npy.h"
 #include "runtime/SafeTensors.h"
@@ -127,6 +128,14 @@ static cl::opt<int>
            cl::value_desc("N"), cl::sub(compileCmd), cl::sub(runCmd),
            cl::sub(gradCmd), cl::sub(trainCmd), cl::sub(evalCmd),
            cl::sub(sampleCmd));
+static cl::opt<std::string> maxMemory(
+    "max-memory",
+    cl::desc("Memory limit: bytes with an optional K, M, G or T suffix, 0 "
+             "for none (default: LOOM_MAX_MEMORY, else the machine's "
+             "memory; docs/robustness.md)"),
+    cl::value_desc("SIZE"), cl::sub(initCmd), cl::sub(compileCmd),
+    cl::sub(runCmd), cl::sub(gradCmd), cl::sub(sampleCmd), cl::sub(trainCmd),
+    cl::sub(evalCmd));
 static cl::opt<std::string> mtriple("mtriple",
                                     cl::desc("Target triple (default: host)"),
                                     cl::sub(compileCmd));
@@ -263,13 +272,14 @@ static cl::opt<bool> nesterov("nesterov", cl::desc("SGD Nesterov momentum"),
 
 /// Parses the model file; with `generateIR`, also checks it and builds IR.
 static std::unique_ptr<Loaded> load(bool generateIR = true) {
-  auto buffer = llvm::MemoryBuffer::getFile(modelFile, /*IsText=*/true);
+  std::string error;
+  auto buffer = readSourceFile(modelFile, error);
   if (!buffer) {
-    fail(modelFile + ": " + buffer.getError().message());
+    fail(error);
     return nullptr;
   }
   auto loaded = std::make_unique<Loaded>();
-  loaded->source = parseSource(std::move(*buffer));
+  loaded->source = parseSource(std::move(buffer));
   if (!loaded->source)
     return nullptr;
   if (!generateIR)
@@ -292,6 +302,14 @@ static std::unique_ptr<Loaded> load(bool generateIR = true) {
     return nullptr;
   }
   loaded->func = *func;
+  // Commands that hold the parameters in memory check that they fit.
+  if (!checkCmd && !paramsCmd && !compileCmd) {
+    Status st = checkParameterMemory(loaded->func);
+    if (!st.ok()) {
+      fail(modelFile + ": " + st.error());
+      return nullptr;
+    }
+  }
   return loaded;
 }
 
@@ -976,6 +994,12 @@ int main(int argc, char **argv) {
   if (threads < 0 || threads > 1024)
     return fail("--threads must be between 0 (every core) and 1024, not " +
                 std::to_string(threads));
+  if (maxMemory.getNumOccurrences()) {
+    auto limit = parseByteSize(maxMemory);
+    if (!limit)
+      return fail("--max-memory: " + limit.error());
+    setMemoryLimit(*limit, "--max-memory");
+  }
   if (unroll.getNumOccurrences() && (unroll < 1 || unroll > kMaxUnroll))
     return fail("--unroll must be between 1 and " + llvm::Twine(kMaxUnroll) +
                 ", got " + llvm::Twine(int(unroll)));

@@ -23,14 +23,22 @@
 #include <thread>
 
 // Every malloc of the process, counted while `countMallocs` is set: glibc
-// lets a program replace malloc, and __libc_malloc is the original.
-extern "C" void *__libc_malloc(size_t);
-extern "C" void *__libc_calloc(size_t, size_t);
-extern "C" void *__libc_realloc(void *, size_t);
+// lets a program replace malloc, and __libc_malloc is the original. Under
+// AddressSanitizer (scripts/sanitize.sh) malloc is ASan's, so nothing is
+// replaced and the counting test is skipped there.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LOOM_TEST_ASAN 1
+#endif
+#endif
 namespace {
 std::atomic<bool> countMallocs{false};
 std::atomic<long> mallocs{0};
 } // namespace
+#ifndef LOOM_TEST_ASAN
+extern "C" void *__libc_malloc(size_t);
+extern "C" void *__libc_calloc(size_t, size_t);
+extern "C" void *__libc_realloc(void *, size_t);
 extern "C" void *malloc(size_t n) {
   if (countMallocs.load(std::memory_order_relaxed))
     mallocs.fetch_add(1, std::memory_order_relaxed);
@@ -46,6 +54,7 @@ extern "C" void *realloc(void *p, size_t n) {
     mallocs.fetch_add(1, std::memory_order_relaxed);
   return __libc_realloc(p, n);
 }
+#endif
 
 namespace {
 
@@ -203,6 +212,9 @@ TEST_P(Streaming, MatchesWholeSequence) {
 // After warm-up a streaming step calls malloc zero times: the API reuses
 // its argument frame and states, and compiled code its heap cache.
 TEST_P(Streaming, AllocatesNothingAfterWarmup) {
+#ifdef LOOM_TEST_ASAN
+  GTEST_SKIP() << "AddressSanitizer owns malloc here; the normal build counts";
+#endif
   loom::CompileOptions o;
   o.threads = GetParam();
   auto m = compile(kCharLM, o);
@@ -460,6 +472,75 @@ TEST(Api, CompileErrorsCarryTheDiagnostic) {
   ASSERT_FALSE(badCpu.ok());
   EXPECT_NE(badCpu.message().find("no-such-cpu"), std::string::npos)
       << badCpu.message();
+}
+
+// Resource limits (docs/robustness.md): parameters over the memory limit
+// fail the compile; a run over it fails before anything is allocated.
+TEST(ApiLimits, ParametersOverTheLimitFailTheCompile) {
+  auto m = loom::Module::compileString(
+      "model Huge(vocab = 1000000000, emb = 64) {\n"
+      "  input tokens : i64[T, B]\n"
+      "  x = encoder: embedding(tokens, vocab, emb)\n"
+      "  output x\n}\n",
+      {}, "huge.loom");
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.message().find("holding the parameters of 'Huge' (the largest: "
+                             "'encoder.weight' f32[1000000000, 64]) needs "
+                             "238.4 GiB, over loom's memory limit of"),
+            std::string::npos)
+      << m.message();
+  auto line = loom::Module::compileString(
+      "model M() {\n  input x : f32[T, B, 3]\n  # " + std::string(20000, 'x') +
+          "\n  output x\n}\n",
+      {}, "line.loom");
+  ASSERT_FALSE(line.ok());
+  EXPECT_NE(line.message().find("line.loom:3:10001: error: this line is 20004 "
+                                "bytes long; the limit is 10000"),
+            std::string::npos)
+      << line.message().substr(0, 300);
+  EXPECT_LT(line.message().size(), 600u) << "the long line is shown cut";
+}
+
+// ctest runs this with LOOM_MAX_MEMORY=1M (test api-memory-limit); the
+// limit is read once per process, so a normal run skips it.
+TEST(ApiLimits, RunOverTheLimitFails) {
+  const char *limit = std::getenv("LOOM_MAX_MEMORY");
+  if (!limit || std::string(limit) != "1M")
+    GTEST_SKIP() << "needs LOOM_MAX_MEMORY=1M (ctest api-memory-limit)";
+  auto m = loom::Module::compileString(
+      "model Small(vocab = 50, emb = 4) {\n"
+      "  input tokens : i64[T, B]\n"
+      "  x = encoder: embedding(tokens, vocab, emb)\n"
+      "  logits = decoder: linear(x, vocab)\n"
+      "  output logits\n}\n",
+      {}, "small.loom");
+  ASSERT_TRUE(m.ok()) << m.message();
+  loom::Session s(*m);
+  std::vector<float> w(50 * 4, 0.5f), dw(50 * 4, 0.1f), db(50, 0.f);
+  ASSERT_TRUE(s.setParameter("encoder.weight", w.data(), {50, 4}).ok());
+  ASSERT_TRUE(s.setParameter("decoder.weight", dw.data(), {50, 4}).ok());
+  ASSERT_TRUE(s.setParameter("decoder.bias", db.data(), {50}).ok());
+  // 10 x 10 tokens: 20 KiB of logits, well within 1 MiB.
+  std::vector<int64_t> tokens(100, 3);
+  std::vector<float> logits(100 * 50);
+  ASSERT_TRUE(s.run({TensorRef(tokens.data(), {10, 10})},
+                    {TensorRef(logits.data(), {10, 10, 50})})
+                  .ok());
+  // 100 x 100 tokens: 2 MiB of logits.
+  tokens.assign(10000, 3);
+  logits.assign(10000 * 50, 0.f);
+  loom::Result r = s.run({TensorRef(tokens.data(), {100, 100})},
+                         {TensorRef(logits.data(), {100, 100, 50})});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.message().find("running 'Small' at these input sizes (the "
+                             "largest tensor: f32[100, 100, 50] at "
+                             "small.loom:4:21)"),
+            std::string::npos)
+      << r.message();
+  EXPECT_NE(r.message().find("over loom's memory limit of 1.0 MiB "
+                             "(LOOM_MAX_MEMORY)"),
+            std::string::npos)
+      << r.message();
 }
 
 TEST(Api, MisuseIsReported) {

@@ -185,6 +185,14 @@ TEST(SafeTensorsTest, HeaderLengthTooLarge) {
             "bytes after the length field (file has 10 bytes)");
 }
 
+TEST(SafeTensorsTest, HeaderOverTheFormatsLimit) {
+  // The reference implementation's limit: 100,000,000 bytes.
+  std::string header = "{}" + std::string(100000000 - 1, ' ');
+  EXPECT_EQ(parseError(stFile(header)),
+            "safetensors: header length 100000001 at offset 0 is over the "
+            "limit of 100000000 bytes (the safetensors format's own)");
+}
+
 TEST(SafeTensorsTest, BadJsonReportsFileOffset) {
   EXPECT_EQ(headerError(R"({"a":{"dtype":"F32",}})"),
             "safetensors: invalid header JSON: expected a string key in JSON "
