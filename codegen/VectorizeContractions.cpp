@@ -122,7 +122,8 @@ std::optional<Contraction> match(linalg::GenericOp op, bool buffers = true) {
   if (body.getOperations().size() != (wideInput >= 0 ? 4u : 3u))
     return std::nullopt;
   auto mul = dyn_cast<arith::MulFOp>(first);
-  auto add = dyn_cast<arith::AddFOp>(mul ? mul->getNextNode() : nullptr);
+  auto add =
+      dyn_cast_if_present<arith::AddFOp>(mul ? mul->getNextNode() : nullptr);
   if (!mul || !add || !x.getType().isF32() || !y.getType().isF32() ||
       !body.getArgument(2).getType().isF32())
     return std::nullopt;
