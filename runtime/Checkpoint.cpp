@@ -30,11 +30,15 @@ bool parseCount(const std::string *text, int64_t &out) {
 
 /// The tensor `name` of `file` as f32 of exactly `shape`; `what` names it
 /// in errors ("parameter", "optimizer state", "carried state").
-ErrorOr<Tensor> expectTensor(const SafeTensorsFile &file,
-                             const std::string &name,
+ErrorOr<Tensor> expectTensor(SafeTensorsFile &file, const std::string &name,
                              const std::vector<int64_t> &shape,
                              const char *what, bool anyFloat) {
-  const Tensor *t = file.find(name);
+  Tensor *t = nullptr;
+  for (auto &[n, tensor] : file.tensors)
+    if (n == name) {
+      t = &tensor;
+      break;
+    }
   if (!t)
     return Error{std::string("the checkpoint lacks ") + what + " '" + name +
                  "' " + shapeString(shape)};
@@ -43,7 +47,7 @@ ErrorOr<Tensor> expectTensor(const SafeTensorsFile &file,
                  "' has shape " + t->shapeString() + ", expected " +
                  shapeString(shape)};
   if (t->dtype == DType::F32)
-    return *t;
+    return std::move(*t); // each name is taken once
   if (!anyFloat || (t->dtype != DType::F16 && t->dtype != DType::BF16))
     return Error{std::string("the checkpoint's ") + what + " '" + name +
                  "' has dtype " + safetensorsDTypeName(t->dtype) +
@@ -56,7 +60,7 @@ ErrorOr<Tensor> expectTensor(const SafeTensorsFile &file,
 
 } // namespace
 
-ErrorOr<Checkpoint> loom::checkpointFrom(const SafeTensorsFile &file,
+ErrorOr<Checkpoint> loom::checkpointFrom(SafeTensorsFile file,
                                          const CheckpointSpec &spec) {
   if (metadataOr(file, "format") != kCheckpointFormat)
     return Error{std::string("not a loom training checkpoint (no '") +
@@ -120,7 +124,7 @@ ErrorOr<Checkpoint> loom::readCheckpoint(const std::string &path,
   auto file = readSafeTensors(path);
   if (!file)
     return Error{file.error()};
-  auto ck = checkpointFrom(*file, spec);
+  auto ck = checkpointFrom(file.take(), spec);
   if (!ck)
     return Error{path + ": " + ck.error()};
   return ck;

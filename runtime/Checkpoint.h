@@ -76,8 +76,9 @@ struct Checkpoint {
 };
 
 /// Checks a parsed safetensors file against `spec` and extracts the
-/// checkpoint. Errors describe the problem without a file name.
-ErrorOr<Checkpoint> checkpointFrom(const SafeTensorsFile &file,
+/// checkpoint, moving the tensors out of `file` (pass it with std::move to
+/// avoid a copy). Errors describe the problem without a file name.
+ErrorOr<Checkpoint> checkpointFrom(SafeTensorsFile file,
                                    const CheckpointSpec &spec);
 
 /// Reads and checks a checkpoint file. Errors start with "<path>: ".

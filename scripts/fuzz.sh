@@ -17,13 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${FUZZ_BUILD_DIR:-build-fuzz}
 TARGETS=${FUZZ_TARGETS:-npy safetensors textdata checkpoint frontend}
-if [ ! -f "$B/build.ninja" ]; then
-  cmake -S . -B "$B" -G Ninja \
-    -DCMAKE_BUILD_TYPE=Release -DLOOM_FUZZ=ON \
-    -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
-    -DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld -DCMAKE_SHARED_LINKER_FLAGS=-fuse-ld=lld \
-    -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir > /dev/null
-fi
+scripts/configure.sh "$B" -DLOOM_FUZZ=ON > /dev/null
 bins=()
 for t in $TARGETS; do bins+=("loom-fuzz-$t"); done
 cmake --build "$B" -j "${JOBS:-$(nproc)}" --target "${bins[@]}"

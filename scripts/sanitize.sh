@@ -13,13 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${SAN_BUILD_DIR:-build-asan}
-if [ ! -f "$B/build.ninja" ]; then
-  cmake -S . -B "$B" -G Ninja \
-    -DCMAKE_BUILD_TYPE=Release -DLOOM_SANITIZE=ON \
-    -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
-    -DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld -DCMAKE_SHARED_LINKER_FLAGS=-fuse-ld=lld \
-    -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir > /dev/null
-fi
+scripts/configure.sh "$B" -DLOOM_SANITIZE=ON > /dev/null
 # Longest first, so that the parallel runs end together.
 units=(loom-passes-tests loom-api-tests loom-codegen-tests loom-runtime-tests)
 cmake --build "$B" -j "${JOBS:-$(nproc)}" --target \
